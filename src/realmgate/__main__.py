@@ -1,0 +1,5 @@
+"""``python -m realmgate`` is the ``realmgate`` command."""
+
+from realmgate.cli.main import main
+
+main()

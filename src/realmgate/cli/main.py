@@ -1,0 +1,54 @@
+"""Entry point of the ``realmgate`` command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from realmgate import __version__
+from realmgate.cli.admin_cmds import client_app, keys_app, tenant_app
+from realmgate.cli.context import DatabaseUrl, DataDir, make_settings, runtime
+from realmgate.cli.output import console
+from realmgate.cli.serve import serve
+from realmgate.server.storage import migrate
+
+app = typer.Typer(
+    help="realmgate: OAuth 2.0 client-credentials authorization server and tenant API.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+
+app.command("serve")(serve)
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(client_app, name="client")
+app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Migrate the database schema to this version of realmgate."""
+    with runtime(make_settings(data_dir=data_dir, database_url=database_url)) as rt:
+        console.print(f"Schema at revision {migrate.current_revision(rt.store.engine)}.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"realmgate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    pass
+
+
+def main() -> None:
+    app()

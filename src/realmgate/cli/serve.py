@@ -1,0 +1,90 @@
+"""``realmgate serve``: run the server; on an empty database, onboard the tenant ``demo``."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from realmgate.cli.context import DatabaseUrl, DataDir, make_settings, runtime
+from realmgate.cli.output import console
+from realmgate.server.core.admin import Admin, IssuedCredentials
+from realmgate.server.http.app import create_app
+from realmgate.server.settings import Settings
+
+DEMO_TENANT = "demo"
+
+
+def print_demo_credentials(creds: IssuedCredentials, settings: Settings) -> None:
+    """Printed once, to the terminal, on the first start; never logged."""
+    url = f"{settings.issuer(creds.tenant)}/protocol/openid-connect/token"
+    curl = (
+        f"curl --request POST --url {shlex.quote(url)} "
+        "--header 'Content-Type: application/x-www-form-urlencoded' "
+        "--data grant_type=client_credentials "
+        f"--data client_id={shlex.quote(creds.client_id)} "
+        f"--data client_secret={shlex.quote(creds.client_secret)}"
+    )
+    console.print("[bold green]First start: created the tenant 'demo'.[/]")
+    console.print(f"  tenantShortcode: {creds.tenant}", highlight=False)
+    console.print(f"  clientId:        {creds.client_id}", highlight=False)
+    console.print(f"  clientSecret:    {creds.client_secret}", highlight=False)
+    console.print("Get a token:", highlight=False)
+    console.print(f"  {curl}", highlight=False, soft_wrap=True)
+    console.print("[yellow]The client secret is shown only this once: store it now.[/]")
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind [default: 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind [default: 8080].")] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    issuer_base_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Public base URL of the authorization server [default: http://HOST:PORT]."
+        ),
+    ] = None,
+    api_base_url: Annotated[
+        str | None, typer.Option(help="Public base URL of the tenant API [default: issuer base].")
+    ] = None,
+    log_level: Annotated[str | None, typer.Option(help="debug, info, warning, error.")] = None,
+    master_key_file: Annotated[
+        Path | None, typer.Option(help="Master key file [default: DATA_DIR/master.key].")
+    ] = None,
+) -> None:
+    """Run the authorization server and the tenant API on one port."""
+    settings = make_settings(
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        database_url=database_url,
+        issuer_base_url=issuer_base_url,
+        api_base_url=api_base_url,
+        log_level=log_level,
+        master_key_file=master_key_file,
+    )
+    level = settings.log_level.upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with runtime(settings) as rt:
+        if settings.bootstrap_demo and rt.store.count_tenants() == 0:
+            creds = Admin(rt.store, rt.vault, settings).create_tenant(DEMO_TENANT, name="Demo")
+            print_demo_credentials(creds, settings)
+        app = create_app(rt)
+        console.print(
+            f"realmgate listening on http://{settings.host}:{settings.port} "
+            f"(issuer base {settings.sso_base}, database {rt.store.engine.dialect.name})",
+            highlight=False,
+        )
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+            server_header=False,
+        )

@@ -1,0 +1,102 @@
+"""``GET`` and ``PATCH /v2/tenants/current/settings``: "current" is the token's tenant."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from realmgate.server.api.auth import Caller, MissingToken, authenticate
+from realmgate.server.core.admin import TENANT_ADMIN_ROLE
+from realmgate.server.core.tenant_settings import SettingsInvalid, apply_patch, represent
+from realmgate.server.http.responses import jsend_fail, json_response, read_body
+from realmgate.server.http.state import AppState
+from realmgate.server.storage.protocols import Store
+from realmgate.server.storage.records import TenantRecord
+from realmgate.verifier import InsufficientScopeError, TokenError
+from realmgate.wire import jsend
+from realmgate.wire.errors import RequestTooLarge
+
+API_REALM = "realmgate"
+JSON_TYPES = frozenset({"application/json", "application/merge-patch+json"})
+MAX_PATCH_ATTEMPTS = 5
+
+
+def challenge_response(exc: TokenError | MissingToken) -> Response:
+    if isinstance(exc, MissingToken):
+        return jsend_fail(
+            401,
+            {"authorization": "A bearer token is required"},
+            "Authentication required",
+            {"WWW-Authenticate": f'Bearer realm="{API_REALM}"'},
+        )
+    return jsend_fail(
+        exc.status_code,
+        {"authorization": exc.description},
+        "Forbidden" if exc.status_code == 403 else "Invalid access token",
+        {"WWW-Authenticate": exc.challenge(API_REALM)},
+    )
+
+
+async def _caller(request: Request) -> Caller:
+    state: AppState = request.app.state.realmgate
+    return await authenticate(state.directory, request.headers.get("authorization"))
+
+
+def _patch_tenant(store: Store, shortcode: str, patch: Any) -> TenantRecord | None:
+    """Read-modify-write with optimistic concurrency: concurrent patches never lose a field."""
+    for _ in range(MAX_PATCH_ATTEMPTS):
+        current = store.get_tenant(shortcode)
+        if current is None:
+            return None
+        updated = apply_patch(current, patch, int(time.time()))
+        if store.update_tenant(updated):
+            return updated
+    raise RuntimeError("too much contention on tenant settings")
+
+
+async def settings_endpoint(request: Request) -> Response:
+    state: AppState = request.app.state.realmgate
+    try:
+        caller = await _caller(request)
+        if request.method == "GET":
+            return json_response(jsend.success(represent(caller.realm.tenant)))
+        if TENANT_ADMIN_ROLE not in caller.claims.roles:
+            raise InsufficientScopeError(
+                f"Updating settings needs the role '{TENANT_ADMIN_ROLE}'", scope=TENANT_ADMIN_ROLE
+            )
+    except (TokenError, MissingToken) as exc:
+        return challenge_response(exc)
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type not in JSON_TYPES:
+        return jsend_fail(
+            415,
+            {"content-type": "must be application/merge-patch+json or application/json"},
+            "Unsupported media type",
+        )
+    try:
+        body = await read_body(request, state.settings.max_body_bytes)
+        patch = json.loads(body.decode("utf-8"))
+    except RequestTooLarge:
+        return jsend_fail(413, {"body": "is too large"}, "Request body too large")
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return jsend_fail(400, {"body": "must be valid JSON (UTF-8)"}, "Malformed request body")
+    shortcode = caller.realm.shortcode
+    try:
+        updated = await anyio.to_thread.run_sync(_patch_tenant, state.store, shortcode, patch)
+    except SettingsInvalid as exc:
+        return jsend_fail(422, exc.errors, "Invalid settings")
+    if updated is None:
+        return jsend_fail(404, {"tenant": "no longer exists"}, "Tenant not found")
+    state.directory.evict_realm(shortcode)
+    return json_response(jsend.success(represent(updated)))
+
+
+routes = [
+    Route("/v2/tenants/current/settings", settings_endpoint, methods=["GET", "PATCH"]),
+]

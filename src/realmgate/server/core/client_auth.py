@@ -1,0 +1,102 @@
+"""Client authentication at the token endpoint (RFC 6749 §2.3.1).
+
+Methods: ``client_secret_post`` (form parameters, as in the seed) and ``client_secret_basic``
+(HTTP Basic with form-urlencoded id and secret). Unknown client, disabled client and wrong
+secret give one and the same :class:`InvalidClient` and go through the same work: a keyed hash
+and a constant-time comparison, against a dummy hash when there is no client to compare with.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import unquote_plus
+
+from realmgate.server.core.realms import Directory, Realm
+from realmgate.server.crypto import SecretHasher
+from realmgate.server.storage.records import ClientRecord
+from realmgate.wire.errors import InvalidClient, InvalidRequest
+from realmgate.wire.forms import Form
+
+log = logging.getLogger("realmgate.auth")
+
+AuthMethod = Literal["client_secret_basic", "client_secret_post"]
+MAX_CREDENTIAL_CHARS = 512
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    client_id: str
+    client_secret: str = field(repr=False)
+    method: AuthMethod
+
+
+def _parse_basic(authorization: str) -> tuple[str, str]:
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() != "basic" or not value.strip():
+        raise InvalidRequest("Unsupported Authorization header scheme.")
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise InvalidRequest("Malformed Basic credentials.") from None
+    client_id, sep, secret = decoded.partition(":")
+    if not sep:
+        raise InvalidRequest("Malformed Basic credentials.")
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
+def extract_credentials(form: Form, authorization: str | None, realm: str) -> Credentials:
+    """Find the one client authentication method the request used."""
+    form_id, form_secret = form.get("client_id"), form.get("client_secret")
+    if authorization:
+        client_id, secret = _parse_basic(authorization)
+        if form_secret is not None:
+            raise InvalidRequest("Use only one client authentication method.")
+        if form_id is not None and form_id != client_id:
+            raise InvalidRequest("client_id does not match the Basic credentials.")
+        if not client_id or not secret:
+            raise InvalidClient.for_scheme(realm, basic=True)
+        return Credentials(client_id, secret, "client_secret_basic")
+    if form_id is None or form_secret is None:
+        raise InvalidClient.for_scheme(realm, basic=False)
+    return Credentials(form_id, form_secret, "client_secret_post")
+
+
+def secret_matches(
+    hasher: SecretHasher, client: ClientRecord | None, secret: str, now: int
+) -> bool:
+    """Constant-time check against the current and (in its grace period) the previous secret."""
+    current = hasher.matches(secret, client.secret_hash if client else None)
+    previous_hash = None
+    if client and client.previous_secret_hash and (client.previous_secret_expires_at or 0) > now:
+        previous_hash = client.previous_secret_hash
+    previous = hasher.matches(secret, previous_hash)
+    return current or previous
+
+
+async def authenticate(
+    directory: Directory, realm: Realm, creds: Credentials, now: int
+) -> ClientRecord:
+    basic = creds.method == "client_secret_basic"
+    client: ClientRecord | None = None
+    if len(creds.client_id) <= MAX_CREDENTIAL_CHARS:
+        client = await directory.client(realm.shortcode, creds.client_id)
+    secret = creds.client_secret[:MAX_CREDENTIAL_CHARS]
+    ok = secret_matches(directory.vault.hasher, client, secret, now)
+    if client is None or not client.enabled or not ok:
+        reason = (
+            "unknown client"
+            if client is None
+            else "disabled"
+            if not client.enabled
+            else "bad secret"
+        )
+        log.info(
+            "client authentication failed",
+            extra={"tenant": realm.shortcode, "reason": reason, "method": creds.method},
+        )
+        raise InvalidClient.for_scheme(realm.shortcode, basic=basic)
+    return client

@@ -1,0 +1,208 @@
+"""Realm snapshots and the in-memory directory that keeps the token path off the database.
+
+A :class:`Realm` is everything the token endpoint, the JWKS and discovery need for one tenant,
+decrypted and pre-rendered once. The :class:`Directory` caches realms and clients; it is kept
+fresh on every node by the change feed (:meth:`Directory.apply_changes`), with a TTL as the
+fallback. On a warm cache the token path does no database query.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import anyio.to_thread
+from joserfc.jwk import ECKey, OKPKey, RSAKey
+
+from realmgate.jose import KeyPair, load_private_key
+from realmgate.server.settings import Settings
+from realmgate.server.storage.protocols import Store
+from realmgate.server.storage.records import Change, ClientRecord, KeyRecord, TenantRecord
+from realmgate.server.vault import Vault
+from realmgate.wire.names import is_client_id, is_shortcode
+
+PublicKey = RSAKey | ECKey | OKPKey
+
+V = TypeVar("V")
+_MISSING = object()
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyKey:
+    kid: str
+    alg: str
+    key: PublicKey = field(repr=False)
+    verify_until: int | None  # None while the key is active
+
+
+@dataclass(frozen=True, slots=True)
+class Realm:
+    tenant: TenantRecord
+    issuer: str
+    signing_key: KeyPair
+    verify_keys: dict[str, VerifyKey]
+    jwks_json: bytes
+
+    @property
+    def shortcode(self) -> str:
+        return self.tenant.shortcode
+
+    def verify_key(self, kid: str, now: float) -> VerifyKey | None:
+        key = self.verify_keys.get(kid)
+        if key is None or (key.verify_until is not None and key.verify_until < now):
+            return None
+        return key
+
+
+def build_realm(tenant: TenantRecord, keys: list[KeyRecord], vault: Vault, issuer: str) -> Realm:
+    now = time.time()
+    active = [k for k in keys if k.status == "active"]
+    if not active:
+        raise LookupError(f"tenant {tenant.shortcode!r} has no active signing key")
+    current = active[0]
+    pem = vault.decrypt_signing_key(tenant.shortcode, current.kid, current.private_key_enc)
+    signing = load_private_key(pem, current.alg, current.kid)
+    verify: dict[str, VerifyKey] = {}
+    published: list[dict[str, Any]] = []
+    for k in keys:
+        if k.status == "revoked" or (k.verify_until is not None and k.verify_until < now):
+            continue
+        public = _import_public(k.public_jwk)
+        verify[k.kid] = VerifyKey(k.kid, k.alg, public, k.verify_until)
+        published.append(k.public_jwk)
+    jwks = json.dumps({"keys": published}, separators=(",", ":")).encode()
+    return Realm(tenant, issuer, signing, verify, jwks)
+
+
+def _import_public(jwk: dict[str, Any]) -> PublicKey:
+    kty = jwk.get("kty")
+    if kty == "RSA":
+        return RSAKey.import_key(jwk)
+    if kty == "EC":
+        return ECKey.import_key(jwk)
+    return OKPKey.import_key(jwk)
+
+
+class _Lru(Generic[V]):
+    """A bounded LRU map whose entries also expire after ``ttl`` seconds."""
+
+    def __init__(self, maxsize: int, ttl: float, clock: Callable[[], float]):
+        self._data: OrderedDict[Any, tuple[float, V | None]] = OrderedDict()
+        self._maxsize = maxsize
+        self._ttl = ttl
+        self._clock = clock
+
+    def get(self, key: Any) -> object:
+        hit = self._data.get(key)
+        if hit is None:
+            return _MISSING
+        expires, value = hit
+        if expires < self._clock():
+            self._data.pop(key, None)
+            return _MISSING
+        self._data.move_to_end(key)
+        return value
+
+    def put(self, key: Any, value: V | None) -> None:
+        self._data[key] = (self._clock() + self._ttl, value)
+        self._data.move_to_end(key)
+        while len(self._data) > self._maxsize:
+            self._data.popitem(last=False)
+
+    def pop(self, key: Any) -> None:
+        self._data.pop(key, None)
+
+    def drop_where(self, predicate: Callable[[Any], bool]) -> None:
+        for key in [k for k in self._data if predicate(k)]:
+            del self._data[key]
+
+    def clear(self) -> None:
+        self._data.clear()
+
+
+class Directory:
+    """Cached realms and clients. Misses load from the store in a worker thread."""
+
+    def __init__(
+        self,
+        store: Store,
+        vault: Vault,
+        settings: Settings,
+        *,
+        ttl: float = 300.0,
+        max_clients: int = 200_000,
+        max_realms: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.store = store
+        self.vault = vault
+        self.settings = settings
+        self._realms: _Lru[Realm] = _Lru(max_realms, ttl, clock)
+        self._clients: _Lru[ClientRecord] = _Lru(max_clients, ttl, clock)
+        self.last_change_id = 0
+        self.loads = 0  # database loads, for tests and metrics
+
+    def load_realm(self, shortcode: str) -> Realm | None:
+        """Synchronous load from the store (used on a miss and by the CLI)."""
+        self.loads += 1
+        tenant = self.store.get_tenant(shortcode)
+        if tenant is None:
+            return None
+        keys = self.store.list_keys(shortcode)
+        return build_realm(tenant, keys, self.vault, self.settings.issuer(shortcode))
+
+    async def realm(self, shortcode: str) -> Realm | None:
+        if not is_shortcode(shortcode):
+            return None
+        cached = self._realms.get(shortcode)
+        if cached is not _MISSING:
+            return cached  # type: ignore[return-value]
+        realm = await anyio.to_thread.run_sync(self.load_realm, shortcode)
+        self._realms.put(shortcode, realm)
+        return realm
+
+    def _load_client(self, tenant: str, client_id: str) -> ClientRecord | None:
+        self.loads += 1
+        return self.store.get_client(tenant, client_id)
+
+    async def client(self, tenant: str, client_id: str) -> ClientRecord | None:
+        if not is_client_id(client_id):
+            return None
+        key = (tenant, client_id)
+        cached = self._clients.get(key)
+        if cached is not _MISSING:
+            return cached  # type: ignore[return-value]
+        client = await anyio.to_thread.run_sync(self._load_client, tenant, client_id)
+        self._clients.put(key, client)
+        return client
+
+    def apply_changes(self, changes: list[Change]) -> None:
+        for change in changes:
+            if change.kind == "client":
+                self._clients.pop((change.tenant, change.key))
+            else:
+                self._realms.pop(change.tenant)
+                if change.kind == "tenant":
+                    tenant = change.tenant
+                    self._clients.drop_where(lambda k, t=tenant: k[0] == t)  # type: ignore[misc]
+            self.last_change_id = max(self.last_change_id, change.id)
+
+    async def poll_changes(self) -> int:
+        """Read the change feed once (in a worker thread) and evict what changed."""
+        changes = await anyio.to_thread.run_sync(self.store.changes_since, self.last_change_id)
+        self.apply_changes(changes)
+        return len(changes)
+
+    def start_at_head(self) -> None:
+        self.last_change_id = self.store.latest_change_id()
+
+    def evict_realm(self, shortcode: str) -> None:
+        self._realms.pop(shortcode)
+
+    def clear(self) -> None:
+        self._realms.clear()
+        self._clients.clear()

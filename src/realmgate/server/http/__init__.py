@@ -1,0 +1,1 @@
+"""The HTTP layer: app factory, routes, body parsing and error rendering (Starlette)."""

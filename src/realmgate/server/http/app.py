@@ -1,0 +1,108 @@
+"""The ASGI application: one process serves the authorization server and the tenant API."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import anyio
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from realmgate.server.api.settings import routes as api_routes
+from realmgate.server.core.grants import ClientCredentialsGrant
+from realmgate.server.core.realms import Directory
+from realmgate.server.http.oauth import routes as oauth_routes
+from realmgate.server.http.responses import jsend_error, jsend_fail, json_response, oauth_error
+from realmgate.server.http.state import AppState
+from realmgate.server.runtime import Runtime
+from realmgate.wire.errors import MethodNotAllowed, OAuthError, ServerError
+
+log = logging.getLogger("realmgate.http")
+
+
+async def live(request: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
+async def ready(request: Request) -> Response:
+    state: AppState = request.app.state.realmgate
+    try:
+        await anyio.to_thread.run_sync(state.store.latest_change_id)
+    except Exception:
+        log.warning("readiness check: database unreachable")
+        return json_response({"status": "unavailable", "database": "unreachable"}, 503)
+    return json_response({"status": "ok", "database": "ok"})
+
+
+def _is_oauth(path: str) -> bool:
+    return path.startswith(("/realms/", "/.well-known/"))
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    path = request.url.path
+    if exc.status_code == 405:
+        if _is_oauth(path):
+            return oauth_error(MethodNotAllowed())
+        return jsend_fail(405, {"method": f"{request.method} is not allowed"}, "Method not allowed")
+    if _is_oauth(path):
+        return json_response({"error": "not_found", "error_description": "Not found"}, 404)
+    if path.startswith("/v2/"):
+        return jsend_fail(404, {"path": "no such resource"}, "Not found")
+    return json_response({"error": "not_found"}, exc.status_code if exc.status_code < 500 else 404)
+
+
+async def unhandled(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    if _is_oauth(request.url.path):
+        return oauth_error(ServerError())
+    return jsend_error(500, "Internal server error")
+
+
+async def _poll_changes(directory: Directory, interval: float) -> None:
+    while True:
+        await anyio.sleep(interval)
+        try:
+            await directory.poll_changes()
+        except Exception:  # the database may be briefly away: keep serving from cache
+            log.warning("change feed poll failed; retrying", exc_info=True)
+
+
+def create_app(runtime: Runtime) -> Starlette:
+    settings = runtime.settings
+    directory = Directory(runtime.store, runtime.vault, settings)
+    directory.start_at_head()
+    state = AppState(
+        settings=settings,
+        store=runtime.store,
+        directory=directory,
+        grant=ClientCredentialsGrant(directory),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_poll_changes, directory, settings.cache_poll_interval)
+            yield
+            tg.cancel_scope.cancel()
+
+    app = Starlette(
+        routes=[
+            *oauth_routes,
+            *api_routes,
+            Route("/health/live", live, methods=["GET"]),
+            Route("/health/ready", ready, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: http_error, Exception: unhandled},
+        lifespan=lifespan,
+    )
+    app.state.realmgate = state
+    return app
+
+
+__all__ = ["OAuthError", "create_app"]

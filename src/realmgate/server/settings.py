@@ -1,0 +1,119 @@
+"""Every server option, its default and its environment variable, documented once.
+
+Options come from command-line flags (``realmgate serve --port ...``), environment variables
+(``REALMGATE_<NAME>``) or a ``.env``-style file named by ``REALMGATE_CONFIG_FILE``.
+``docs/configuration.md`` lists them; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from realmgate.jose import SUPPORTED_ALGORITHMS
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="REALMGATE_",
+        env_file=os.environ.get("REALMGATE_CONFIG_FILE"),
+        extra="ignore",
+        frozen=True,
+    )
+
+    data_dir: Path = Field(
+        Path("realmgate-data"),
+        description="Directory for the SQLite database and the master key file; created on start.",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL. Unset: SQLite in the data directory. "
+        "PostgreSQL: postgresql://user:password@host:5432/dbname (psycopg 3).",
+    )
+    master_key: SecretStr | None = Field(
+        None,
+        description="Master key (32 bytes, base64url) that encrypts signing keys and secrets at "
+        "rest. Unset: read from master_key_file.",
+    )
+    master_key_file: Path | None = Field(
+        None,
+        description="Key file (mode 0600). Unset: <data_dir>/master.key, created on the first "
+        "start of an empty database.",
+    )
+    host: str = Field("127.0.0.1", description="Address to bind.")
+    port: int = Field(8080, ge=0, le=65535, description="Port to bind.")
+    issuer_base_url: str | None = Field(
+        None,
+        description="Public base URL of the authorization server (the 'sso' host); issuers are "
+        "<issuer_base_url>/realms/<tenant>. Unset: http://<host>:<port>.",
+    )
+    api_base_url: str | None = Field(
+        None,
+        description="Public base URL of the tenant API (the 'api' host). Unset: the issuer base.",
+    )
+    api_audience: str | None = Field(
+        None,
+        description="The 'aud' of access tokens and the audience the tenant API requires. "
+        "Unset: the API base URL.",
+    )
+    default_signing_alg: str = Field(
+        "RS256", description=f"Signing algorithm of new tenants: one of {SUPPORTED_ALGORITHMS}."
+    )
+    access_token_lifespan: int = Field(
+        7200, ge=60, description="Default access token lifespan of new tenants, in seconds."
+    )
+    session_max_lifespan: int = Field(
+        57600,
+        ge=60,
+        description="Default maximum token lifespan of new tenants (16 h), in seconds.",
+    )
+    cache_poll_interval: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="Seconds between polls of the change feed that keeps every node's cache fresh.",
+    )
+    bootstrap_demo: bool = Field(
+        True,
+        description="On an empty database, create the tenant 'demo' and print its credentials.",
+    )
+    max_body_bytes: int = Field(
+        65536, ge=1024, description="Largest request body accepted; larger ones get 413."
+    )
+    log_level: str = Field("info", description="Log level: debug, info, warning, error.")
+
+    def __repr__(self) -> str:  # the database URL may hold a password
+        return f"Settings(data_dir={str(self.data_dir)!r}, port={self.port})"
+
+    @property
+    def database(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'realmgate.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database.startswith("sqlite")
+
+    @property
+    def key_file(self) -> Path:
+        return self.master_key_file or self.data_dir / "master.key"
+
+    @property
+    def sso_base(self) -> str:
+        base = self.issuer_base_url or f"http://{self.host}:{self.port}"
+        return base.rstrip("/")
+
+    @property
+    def api_base(self) -> str:
+        return (self.api_base_url or self.sso_base).rstrip("/")
+
+    @property
+    def audience(self) -> str:
+        return self.api_audience or self.api_base
+
+    def issuer(self, tenant: str) -> str:
+        return f"{self.sso_base}/realms/{tenant}"

@@ -1,0 +1,86 @@
+"""SQLAlchemy table definitions. Alembic migrations (``migrations/``) create exactly these."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+)
+
+metadata = MetaData()
+
+# Integer that is BIGINT on PostgreSQL but still an auto-increment rowid alias on SQLite.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", LargeBinary, nullable=False),
+)
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("shortcode", String(63), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("signing_alg", String(16), nullable=False),
+    Column("settings", JSON, nullable=False),
+    Column("access_token_lifespan", Integer, nullable=False),
+    Column("session_max_lifespan", Integer, nullable=False),
+    Column("not_before", BigInteger, nullable=False, default=0),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("version", Integer, nullable=False, default=0),
+)
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("tenant", String(63), primary_key=True),
+    Column("client_id", String(128), primary_key=True),
+    Column("sub", String(36), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("roles", JSON, nullable=False),
+    Column("secret_hash", LargeBinary, nullable=False),
+    Column("previous_secret_hash", LargeBinary, nullable=True),
+    Column("previous_secret_expires_at", BigInteger, nullable=True),
+    Column("access_token_lifespan", Integer, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    ForeignKeyConstraint(["tenant"], ["tenants.shortcode"], ondelete="CASCADE"),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("tenant", String(63), primary_key=True),
+    Column("kid", String(64), primary_key=True),
+    Column("alg", String(16), nullable=False),
+    Column("private_key_enc", LargeBinary, nullable=False),
+    Column("public_jwk", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("verify_until", BigInteger, nullable=True),
+    ForeignKeyConstraint(["tenant"], ["tenants.shortcode"], ondelete="CASCADE"),
+)
+
+changes = Table(
+    "changes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("tenant", String(63), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("key", String(128), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Index("ix_changes_at", "at"),
+)

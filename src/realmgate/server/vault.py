@@ -1,0 +1,62 @@
+"""Opens the install's secrets: the master key (outside the database) and the pepper (inside)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from realmgate.server.crypto import (
+    KEY_BYTES,
+    Aead,
+    MasterKeyError,
+    SecretHasher,
+    create_key_file,
+    parse_master_key,
+    read_key_file,
+)
+from realmgate.server.settings import Settings
+from realmgate.server.storage.protocols import Store
+
+PEPPER = "pepper"
+PEPPER_AAD = b"realmgate:pepper"
+
+
+@dataclass(frozen=True, slots=True)
+class Vault:
+    aead: Aead
+    hasher: SecretHasher
+
+    def encrypt_signing_key(self, tenant: str, kid: str, pem: bytes) -> bytes:
+        return self.aead.encrypt(pem, f"signing-key:{tenant}:{kid}".encode())
+
+    def decrypt_signing_key(self, tenant: str, kid: str, blob: bytes) -> bytes:
+        return self.aead.decrypt(blob, f"signing-key:{tenant}:{kid}".encode())
+
+
+def load_master_key(settings: Settings, *, initialized: bool) -> bytes:
+    if settings.master_key is not None:
+        return parse_master_key(settings.master_key.get_secret_value())
+    key = read_key_file(settings.key_file)
+    if key is not None:
+        return key
+    if initialized:
+        raise MasterKeyError(
+            f"this database holds encrypted keys but no master key was found: set "
+            f"REALMGATE_MASTER_KEY or restore the key file {settings.key_file}"
+        )
+    return create_key_file(settings.key_file)
+
+
+def open_vault(settings: Settings, store: Store) -> Vault:
+    """Load (or, on an empty database, create) the master key and the pepper."""
+    stored_pepper = store.get_meta(PEPPER)
+    aead = Aead(load_master_key(settings, initialized=stored_pepper is not None))
+    if stored_pepper is None:
+        pepper = secrets.token_bytes(KEY_BYTES)
+        store.put_meta(PEPPER, aead.encrypt(pepper, PEPPER_AAD))
+    else:
+        pepper = aead.decrypt(stored_pepper, PEPPER_AAD)
+    return Vault(aead=aead, hasher=SecretHasher(pepper))
+
+
+__all__ = ["MasterKeyError", "Vault", "open_vault"]

@@ -1,0 +1,4 @@
+"""Wire vocabulary shared by every side: OAuth errors, form parsing, JSend envelopes.
+
+Standard library only.
+"""

@@ -1,0 +1,172 @@
+"""Real realmgate server processes for integration tests (uvicorn on loopback, real databases)."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psycopg
+
+PG_ADMIN_URL = os.environ.get("REALMGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Credentials:
+    tenant: str
+    client_id: str
+    client_secret: str = field(repr=False)
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database on the machine's server; dropped afterwards.
+
+    Never skipped: if PostgreSQL is unreachable the tests that need it fail.
+    """
+    name = f"realmgate_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        raise RuntimeError(
+            f"PostgreSQL is required for the tests and is unreachable at {PG_ADMIN_URL}: {exc}"
+        ) from exc
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class Server:
+    """One ``realmgate serve`` process; ``cli()`` runs admin commands on the same database."""
+
+    def __init__(
+        self, data_dir: Path, database_url: str | None, extra_env: dict[str, str] | None = None
+    ):
+        self.data_dir = data_dir
+        self.database_url = database_url
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "COLUMNS": "250",
+            "REALMGATE_DATA_DIR": str(data_dir),
+            "REALMGATE_PORT": str(self.port),
+            **({"REALMGATE_DATABASE_URL": database_url} if database_url else {}),
+            **(extra_env or {}),
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir / f"server-{self.port}.log"
+        self.demo: Credentials | None = None
+
+    @property
+    def backend(self) -> str:
+        return "postgres" if self.database_url else "sqlite"
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "realmgate", "serve"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"realmgate serve exited early:\n{self.output()}")
+            try:
+                if httpx.get(f"{self.base_url}/health/live", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        else:
+            raise RuntimeError(f"realmgate serve did not come up:\n{self.output()}")
+        self.demo = self.demo or self._parse_demo()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def _parse_demo(self) -> Credentials | None:
+        out = self.output()
+        found = {
+            key: m.group(1)
+            for key in ("tenantShortcode", "clientId", "clientSecret")
+            if (m := re.search(rf"^\s*{key}:\s+(\S+)\s*$", out, re.MULTILINE))
+        }
+        if len(found) != 3:
+            return None
+        return Credentials(found["tenantShortcode"], found["clientId"], found["clientSecret"])
+
+    def stop(self, sig: str = "term") -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            if sig == "kill":
+                self.proc.kill()
+            else:
+                self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "realmgate", *args],
+            check=False,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=60,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"realmgate {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    def create_tenant(self, shortcode: str, *extra: str) -> Credentials:
+        import json
+
+        data = json.loads(self.cli("tenant", "create", shortcode, "--json", *extra).stdout)
+        return Credentials(data["tenantShortcode"], data["clientId"], data["clientSecret"])
+
+    def create_client(self, tenant: str, client_id: str, *roles: str) -> Credentials:
+        import json
+
+        role_args = [a for r in roles for a in ("--role", r)]
+        data = json.loads(
+            self.cli("client", "create", tenant, client_id, "--json", *role_args).stdout
+        )
+        return Credentials(data["tenantShortcode"], data["clientId"], data["clientSecret"])
+
+    def token_url(self, tenant: str) -> str:
+        return f"{self.base_url}/realms/{tenant}/protocol/openid-connect/token"
