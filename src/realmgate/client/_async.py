@@ -119,7 +119,10 @@ class AsyncTokenProvider(ProviderBase["asyncio.Task[AccessToken]"]):
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> Self:
-        """Build a provider from the ``REALMGATE_*`` variables (see :meth:`ClientConfig.from_env`)."""
+        """Build a provider from the ``REALMGATE_*`` variables.
+
+        See :meth:`ClientConfig.from_env` for the variables.
+        """
         config = ClientConfig.from_env(environ, auth_method=auth_method, discovery=discovery)
         return cls.from_config(
             config,

@@ -14,9 +14,9 @@ from ._errors import (
     ApiServerError,
 )
 
-_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_PARAM = re.compile(rf'\s*({_TOKEN})\s*=\s*(?:"((?:[^"\\]|\\.)*)"|({_TOKEN}))\s*')
-_SCHEME = re.compile(rf"(?:^|,)\s*({_TOKEN})(?=\s|$|,)")
+_TCHAR = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_PARAM = re.compile(rf'\s*({_TCHAR})\s*=\s*(?:"((?:[^"\\]|\\.)*)"|({_TCHAR}))\s*')
+_SCHEME = re.compile(rf"(?:^|,)\s*({_TCHAR})(?=\s|$|,)")
 _MAX_TEXT = 500
 
 

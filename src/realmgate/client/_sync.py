@@ -124,7 +124,10 @@ class TokenProvider(ProviderBase[Future[AccessToken]]):
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] = time.sleep,
     ) -> Self:
-        """Build a provider from the ``REALMGATE_*`` variables (see :meth:`ClientConfig.from_env`)."""
+        """Build a provider from the ``REALMGATE_*`` variables.
+
+        See :meth:`ClientConfig.from_env` for the variables.
+        """
         config = ClientConfig.from_env(environ, auth_method=auth_method, discovery=discovery)
         return cls.from_config(
             config,

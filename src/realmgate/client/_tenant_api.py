@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Final, Self, Unpack
+from typing import Final, Self, Unpack
 
 import httpx
 
@@ -242,6 +242,3 @@ class AsyncTenantApiClient:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-
-_ = Any  # keep the import for type comments in subclasses

@@ -54,9 +54,8 @@ class RequestsBearerAuth(AuthBase):
         body: Any = r.body
         position = body.tell() if hasattr(body, "tell") else None
         # Per-request state lives in the hook's closure, not on this shared object.
-        r.register_hook(
-            "response", functools.partial(self._retry_401, token=token, position=position)
-        )
+        hook = functools.partial(self._retry_401, token=token, position=position)
+        r.register_hook("response", hook)  # type: ignore[no-untyped-call]
         return r
 
     def _retry_401(
@@ -84,7 +83,7 @@ class RequestsBearerAuth(AuthBase):
         retry._realmgate_retry = True  # type: ignore[attr-defined]
         cookies: Any = getattr(retry, "_cookies", None)
         if cookies is not None:
-            extract_cookies_to_jar(cookies, response.request, response.raw)
+            extract_cookies_to_jar(cookies, response.request, response.raw)  # type: ignore[no-untyped-call]
             retry.prepare_cookies(cookies)
         retry.headers["Authorization"] = fresh.authorization_header
         second = response.connection.send(retry, **kwargs)
