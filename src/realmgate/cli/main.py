@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -11,6 +12,7 @@ from realmgate.cli.admin_cmds import client_app, keys_app, tenant_app
 from realmgate.cli.context import DatabaseUrl, DataDir, make_settings, runtime
 from realmgate.cli.output import console
 from realmgate.cli.serve import serve
+from realmgate.server import settings_doc
 from realmgate.server.storage import migrate
 
 app = typer.Typer(
@@ -20,12 +22,20 @@ app = typer.Typer(
     add_completion=False,
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
 
 app.command("serve")(serve)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(client_app, name="client")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("docs")
+def config_docs() -> None:
+    """Print the configuration reference (docs/configuration.md) as Markdown."""
+    sys.stdout.write(settings_doc.render())
 
 
 @db_app.command("upgrade")
