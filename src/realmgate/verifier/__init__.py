@@ -4,13 +4,23 @@ One call checks a bearer token completely: size cap, algorithm allow-list, signa
 ``iss`` (against an allow-list of trusted realms), ``aud``, ``exp``, ``nbf``, ``iat``, and
 optionally required roles and scopes. Importing it never imports the server.
 
+- :class:`Verifier` / :class:`AsyncVerifier`: the one call for remote realms, keys from a
+  :class:`JwksCache` / :class:`AsyncJwksCache` (discovery, TTL 300 s, rate-limited refetch on
+  an unknown ``kid`` at most every 30 s per issuer, cached keys kept while the server is down).
+- :func:`verify_token`: the same check with any :data:`KeyResolver` (the server's own keys).
+- :mod:`realmgate.verifier.asgi` (``BearerAuthMiddleware``) and
+  :mod:`realmgate.verifier.fastapi` (``RequireToken``, needs FastAPI): HTTP glue, imported
+  only on demand.
+
 Exception tree::
 
     TokenError                    (error code, HTTP status, RFC 6750 challenge)
      ├── InvalidTokenError        401 invalid_token
      └── InsufficientScopeError   403 insufficient_scope
+    JwksFetchError                discovery or JWKS unavailable (only from ``refresh()``)
 """
 
+from realmgate.verifier._cache import AsyncJwksCache, JwksCache
 from realmgate.verifier._claims import AccessTokenClaims
 from realmgate.verifier._core import (
     DEFAULT_ALGORITHMS,
@@ -22,19 +32,34 @@ from realmgate.verifier._core import (
     unverified_issuer,
     verify_token,
 )
-from realmgate.verifier._errors import InsufficientScopeError, InvalidTokenError, TokenError
+from realmgate.verifier._errors import (
+    InsufficientScopeError,
+    InvalidTokenError,
+    JwksFetchError,
+    TokenError,
+)
+from realmgate.verifier._jwks import DEFAULT_JWKS_TTL, DEFAULT_MIN_REFETCH_INTERVAL
+from realmgate.verifier._verifier import AsyncVerifier, Verifier, realm_issuer
 
 __all__ = [
     "DEFAULT_ALGORITHMS",
+    "DEFAULT_JWKS_TTL",
     "DEFAULT_LEEWAY",
+    "DEFAULT_MIN_REFETCH_INTERVAL",
     "MAX_TOKEN_BYTES",
     "AccessTokenClaims",
+    "AsyncJwksCache",
+    "AsyncVerifier",
     "InsufficientScopeError",
     "InvalidTokenError",
+    "JwksCache",
+    "JwksFetchError",
     "KeyResolver",
     "PublicKey",
     "TokenError",
     "TokenPolicy",
+    "Verifier",
+    "realm_issuer",
     "unverified_issuer",
     "verify_token",
 ]

@@ -113,16 +113,12 @@ def check_claims(claims: dict[str, Any], policy: TokenPolicy, now: float) -> Acc
     return result
 
 
-def verify_token(
-    token: str,
-    resolve_key: KeyResolver,
-    policy: TokenPolicy,
-    *,
-    now: float | None = None,
-) -> AccessTokenClaims:
-    """Check ``token`` completely; raise :class:`InvalidTokenError` or
-    :class:`InsufficientScopeError`, or return its typed claims."""
-    now = time.time() if now is None else now
+def check_header(token: str, policy: TokenPolicy) -> tuple[str, str, str]:
+    """The checks that need no key: size, header, algorithm, ``typ``, ``kid``, trusted ``iss``.
+
+    Returns ``(issuer, kid, alg)``: which key to look up. Raises :class:`InvalidTokenError`."""
+    if len(token) > policy.max_token_bytes:
+        raise InvalidTokenError("The access token is too large")
     try:
         header = peek_header(token)
     except TokenDecodeError:
@@ -139,6 +135,20 @@ def verify_token(
     issuer = unverified_issuer(token, policy.max_token_bytes)
     if not policy.trusts(issuer):
         raise InvalidTokenError("The access token's issuer is not trusted")
+    return issuer, kid, alg
+
+
+def verify_token(
+    token: str,
+    resolve_key: KeyResolver,
+    policy: TokenPolicy,
+    *,
+    now: float | None = None,
+) -> AccessTokenClaims:
+    """Check ``token`` completely; raise :class:`InvalidTokenError` or
+    :class:`InsufficientScopeError`, or return its typed claims."""
+    now = time.time() if now is None else now
+    issuer, kid, alg = check_header(token, policy)
     found = resolve_key(issuer, kid)
     if found is None:
         raise InvalidTokenError("The access token was signed by an unknown key")

@@ -34,3 +34,12 @@ class InvalidTokenError(TokenError):
 class InsufficientScopeError(TokenError):
     error = "insufficient_scope"
     status_code = 403
+
+
+class JwksFetchError(Exception):
+    """The discovery document or the JWKS of an issuer could not be fetched or parsed.
+
+    Verification never raises it: a failed refresh is logged and the cached keys stay in use.
+    Only an explicit :meth:`JwksCache.refresh` (e.g. a warm-up at start) raises it. Its message
+    names the issuer or URL and the cause, never a token.
+    """
