@@ -60,7 +60,6 @@ class _Transient:
     reason: str
     status_code: int | None
     retry_after: float | None
-    cause: BaseException | None
 
 
 class TokenFetcher:
@@ -141,15 +140,14 @@ class TokenFetcher:
             started = self._clock()
             outcome = yield send
             if isinstance(outcome, httpx.RequestError):
-                last = _Transient(type(outcome).__name__, None, None, outcome)
+                detail = scrub(str(outcome), self._config.client_secret)[:_MAX_DESCRIPTION]
+                last = _Transient(f"{type(outcome).__name__}: {detail}", None, None)
                 continue
             if not isinstance(outcome, httpx.Response):
                 raise TypeError("a Send action must be answered with a response or an error")
             if is_retryable_status(outcome.status_code):
                 retry_after = parse_retry_after(outcome)
-                last = _Transient(
-                    f"HTTP {outcome.status_code}", outcome.status_code, retry_after, None
-                )
+                last = _Transient(f"HTTP {outcome.status_code}", outcome.status_code, retry_after)
                 continue
             return parse(outcome, started)
         assert last is not None
@@ -158,7 +156,7 @@ class TokenFetcher:
             status_code=last.status_code,
             retry_after=last.retry_after,
             attempts=attempts,
-        ) from last.cause
+        ) from None  # the transport error's frames hold the request body: do not chain it
 
     # ------------------------------------------------------------------ parsing
 
