@@ -16,6 +16,7 @@ from starlette.routing import Route
 from realmgate.server.api.settings import routes as api_routes
 from realmgate.server.core.grants import ClientCredentialsGrant
 from realmgate.server.core.realms import Directory
+from realmgate.server.http.metrics import Metrics, metrics_endpoint
 from realmgate.server.http.oauth import routes as oauth_routes
 from realmgate.server.http.responses import jsend_error, jsend_fail, json_response, oauth_error
 from realmgate.server.http.state import AppState
@@ -51,7 +52,9 @@ async def http_error(request: Request, exc: Exception) -> Response:
             return oauth_error(MethodNotAllowed())
         return jsend_fail(405, {"method": f"{request.method} is not allowed"}, "Method not allowed")
     if _is_oauth(path):
-        return json_response({"error": "not_found", "error_description": "Not found"}, 404)
+        return json_response(
+            {"error": "not_found", "error_description": "Not found"}, 404, no_store=True
+        )
     if path.startswith("/v2/"):
         return jsend_fail(404, {"path": "no such resource"}, "Not found")
     return json_response({"error": "not_found"}, exc.status_code if exc.status_code < 500 else 404)
@@ -82,6 +85,7 @@ def create_app(runtime: Runtime) -> Starlette:
         store=runtime.store,
         directory=directory,
         grant=ClientCredentialsGrant(directory),
+        metrics=Metrics(),
     )
 
     @contextlib.asynccontextmanager
@@ -97,11 +101,13 @@ def create_app(runtime: Runtime) -> Starlette:
             *api_routes,
             Route("/health/live", live, methods=["GET"]),
             Route("/health/ready", ready, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
         ],
         exception_handlers={HTTPException: http_error, Exception: unhandled},
         lifespan=lifespan,
     )
     app.state.realmgate = state
+    app.state.metrics = state.metrics
     return app
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -24,6 +26,8 @@ FORM = "application/x-www-form-urlencoded"
 
 async def token(request: Request) -> Response:
     state: AppState = request.app.state.realmgate
+    started = time.perf_counter()
+    grant_type: str | None = None
     try:
         if request.method != "POST":
             raise method_not_allowed("POST")
@@ -31,14 +35,18 @@ async def token(request: Request) -> Response:
         if content_type.split(";", 1)[0].strip().lower() != FORM:
             raise UnsupportedMediaType()
         body = await read_body(request, state.settings.max_body_bytes)
+        form = parse_form(body)
+        grant_type = form.get("grant_type")
         req = TokenRequest(
             tenant=request.path_params["tenant"],
-            form=parse_form(body),
+            form=form,
             authorization=request.headers.get("authorization"),
         )
         result = await state.grant.handle(req)
     except OAuthError as exc:
+        state.metrics.token(grant_type, exc.error, time.perf_counter() - started)
         return oauth_error(exc)
+    state.metrics.token(grant_type, "success", time.perf_counter() - started)
     return json_response(result, no_store=True)
 
 

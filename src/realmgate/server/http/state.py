@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from realmgate.server.core.grants import ClientCredentialsGrant
 from realmgate.server.core.realms import Directory
+from realmgate.server.http.metrics import Metrics
 from realmgate.server.settings import Settings
 from realmgate.server.storage.protocols import Store
 
@@ -16,3 +17,4 @@ class AppState:
     store: Store
     directory: Directory
     grant: ClientCredentialsGrant
+    metrics: Metrics

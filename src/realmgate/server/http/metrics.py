@@ -1,0 +1,37 @@
+"""Prometheus metrics. Labels are bounded: outcome and error code, never tenant or client."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.requests import Request
+from starlette.responses import Response
+
+
+class Metrics:
+    """One registry per app, so several apps in one process (tests) never share counters."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.token_requests = Counter(
+            "realmgate_token_requests",
+            "Token endpoint requests by outcome (success or the OAuth error code).",
+            ["grant_type", "outcome"],
+            registry=self.registry,
+        )
+        self.token_latency = Histogram(
+            "realmgate_token_request_seconds",
+            "Token endpoint latency in seconds.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=self.registry,
+        )
+
+    def token(self, grant_type: str | None, outcome: str, seconds: float) -> None:
+        known = grant_type if grant_type == "client_credentials" else "other"
+        self.token_requests.labels(known, outcome).inc()
+        self.token_latency.observe(seconds)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    metrics: Metrics = request.app.state.metrics
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
