@@ -11,6 +11,7 @@ from realmgate import __version__
 from realmgate.cli.admin_cmds import client_app, keys_app, tenant_app
 from realmgate.cli.context import DatabaseUrl, DataDir, make_settings, runtime
 from realmgate.cli.output import console
+from realmgate.cli.sdk_cmds import api_app, token
 from realmgate.cli.serve import serve
 from realmgate.server import settings_doc
 from realmgate.server.storage import migrate
@@ -30,6 +31,8 @@ app.add_typer(client_app, name="client")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
+app.command("token")(token)
+app.add_typer(api_app, name="api")
 
 
 @config_app.command("docs")

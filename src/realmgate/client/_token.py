@@ -36,7 +36,7 @@ class AccessToken:
     """
 
     value: str = field(repr=False)
-    token_type: str = "Bearer"  # noqa: S105 - a token type, not a secret
+    token_type: str = "Bearer"
     lifetime: float
     obtained_at: float
     scope: str | None = None

@@ -16,6 +16,7 @@ from realmgate.server.crypto import (
 )
 from realmgate.server.settings import Settings
 from realmgate.server.storage.protocols import Store
+from realmgate.server.storage.records import ClientRecord
 
 PEPPER = "pepper"
 PEPPER_AAD = b"realmgate:pepper"
@@ -31,6 +32,14 @@ class Vault:
 
     def decrypt_signing_key(self, tenant: str, kid: str, blob: bytes) -> bytes:
         return self.aead.decrypt(blob, f"signing-key:{tenant}:{kid}".encode())
+
+    def encrypt_client_secret(self, tenant: str, client_id: str, secret: str) -> bytes:
+        """For ``client_secret_jwt`` clients, whose secret is an HMAC key we must keep."""
+        return self.aead.encrypt(secret.encode(), f"client-secret:{tenant}:{client_id}".encode())
+
+    def decrypt_client_secret(self, client: ClientRecord, blob: bytes) -> bytes:
+        aad = f"client-secret:{client.tenant}:{client.client_id}".encode()
+        return self.aead.decrypt(blob, aad)
 
 
 def load_master_key(settings: Settings, *, initialized: bool) -> bytes:

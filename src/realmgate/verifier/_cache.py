@@ -67,6 +67,10 @@ class _CacheBase:
     def min_refetch_interval(self) -> float:
         return self._core.min_refetch_interval
 
+    def pin(self, issuer: str, jwks_uri: str) -> None:
+        """Fetch ``issuer``'s keys from ``jwks_uri`` directly, without discovery."""
+        self._core.pin(issuer, jwks_uri)
+
     def get(self, issuer: str, kid: str) -> tuple[PublicKey, str] | None:
         """The cached key ``kid`` of ``issuer`` and its algorithm, without any I/O.
 

@@ -28,7 +28,8 @@ class AccessTokenClaims:
         )
         scope = claims.get("scope")
         realm_access = claims.get("realm_access")
-        roles = realm_access.get("roles") if isinstance(realm_access, dict) else None
+        # Keycloak-style realm_access.roles, or the top-level "roles" of RFC 9068 §2.2.3.1.
+        roles = realm_access.get("roles") if isinstance(realm_access, dict) else claims.get("roles")
         client_id = claims.get("client_id", claims.get("azp"))
         tenant = claims.get("tenant")
         return cls(

@@ -207,6 +207,12 @@ class JwksCore:
             state = self._issuers[issuer] = _IssuerState(jwks_uri=self._pinned.get(issuer))
         return state
 
+    def pin(self, issuer: str, jwks_uri: str) -> None:
+        """Use ``jwks_uri`` for ``issuer`` without discovery (a changed URL drops its keys)."""
+        if self._pinned.get(issuer) != jwks_uri:
+            self._pinned[issuer] = jwks_uri
+            self._issuers.pop(issuer, None)
+
     def get(self, issuer: str, kid: str) -> tuple[PublicKey, str] | None:
         """The cached key ``kid`` of ``issuer`` with its algorithm; never fetches."""
         state = self._issuers.get(issuer)

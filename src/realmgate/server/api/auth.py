@@ -9,11 +9,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from realmgate.server.core.introspection import realm_resolver
 from realmgate.server.core.realms import Directory, Realm
+from realmgate.server.core.token_state import inactive_reason
 from realmgate.verifier import (
     AccessTokenClaims,
     InvalidTokenError,
-    PublicKey,
     TokenPolicy,
     unverified_issuer,
     verify_token,
@@ -51,13 +52,8 @@ async def authenticate(directory: Directory, authorization: str | None) -> Calle
     if realm is None:
         raise InvalidTokenError("The access token's issuer is not trusted")
     now = time.time()
-
-    def resolve(iss: str, kid: str) -> tuple[PublicKey, str] | None:
-        key = realm.verify_key(kid, now) if iss == realm.issuer else None
-        return None if key is None else (key.key, key.alg)
-
     policy = TokenPolicy(issuers=(realm.issuer,), audience=directory.settings.audience)
-    claims = verify_token(token, resolve, policy, now=now)
-    if claims.issued_at is not None and claims.issued_at < realm.tenant.not_before:
+    claims = verify_token(token, realm_resolver(realm, now), policy, now=now)
+    if await inactive_reason(directory, realm, claims) is not None:
         raise InvalidTokenError("The access token was revoked")
     return Caller(realm, claims)

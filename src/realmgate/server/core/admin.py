@@ -6,17 +6,30 @@ Every secret is returned once, to the caller that created it, and never stored i
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from realmgate.jose import SUPPORTED_ALGORITHMS, generate_key
-from realmgate.server.crypto import new_client_secret
+from realmgate.server.core.admin_clients import (
+    AdminError,
+    ClientAdmin,
+    Conflict,
+    IssuedCredentials,
+    NotFound,
+)
+from realmgate.server.core.client_config import (
+    ConfigError,
+    check_lifespan,
+    check_scope_name,
+)
 from realmgate.server.settings import Settings
 from realmgate.server.storage.protocols import DuplicateError, Store
-from realmgate.server.storage.records import ClientRecord, KeyRecord, TenantRecord
+from realmgate.server.storage.records import (
+    KeyRecord,
+    TenantRecord,
+)
 from realmgate.server.vault import Vault
-from realmgate.wire.names import is_client_id, is_role, is_shortcode
+from realmgate.wire.names import is_shortcode
 
 TENANT_ADMIN_ROLE = "tenant-admin"
 
@@ -30,28 +43,9 @@ DEFAULT_SETTINGS: dict[str, object] = {
 }
 
 
-class AdminError(Exception):
-    """A bad admin request: unknown tenant or client, invalid name, duplicate."""
+class Admin(ClientAdmin):
+    """Onboarding, tenants and signing keys; client operations come from :class:`ClientAdmin`."""
 
-
-class NotFound(AdminError):
-    pass
-
-
-class Conflict(AdminError):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedCredentials:
-    """A client's credentials as handed out once. The secret never shows in a repr."""
-
-    tenant: str
-    client_id: str
-    client_secret: str = field(repr=False)
-
-
-class Admin:
     def __init__(
         self, store: Store, vault: Vault, settings: Settings, clock: Callable[[], float] = time.time
     ):
@@ -104,99 +98,73 @@ class Admin:
             raise Conflict(f"tenant {shortcode!r} exists already") from None
         return IssuedCredentials(shortcode, client_id, secret)
 
-    def get_tenant(self, shortcode: str) -> TenantRecord:
-        tenant = self.store.get_tenant(shortcode) if is_shortcode(shortcode) else None
-        if tenant is None:
-            raise NotFound(f"unknown tenant {shortcode[:70]!r}")
-        return tenant
-
     def list_tenants(self) -> list[TenantRecord]:
         return self.store.list_tenants()
+
+    def configure_tenant(
+        self,
+        shortcode: str,
+        *,
+        access_token_lifespan: int | None = None,
+        session_max_lifespan: int | None = None,
+        scopes: dict[str, str] | None = None,
+        remove_scopes: tuple[str, ...] = (),
+    ) -> TenantRecord:
+        """Lifespans and client scopes (name -> "default" or "optional") of a realm."""
+        for _ in range(5):
+            tenant = self.get_tenant(shortcode)
+            try:
+                updated = self._configured(
+                    tenant, access_token_lifespan, session_max_lifespan, scopes, remove_scopes
+                )
+            except ConfigError as exc:
+                raise AdminError(str(exc)) from None
+            if self.store.update_tenant(updated):
+                return updated
+        raise Conflict(f"tenant {shortcode!r} is being changed concurrently; try again")
+
+    def _configured(
+        self,
+        tenant: TenantRecord,
+        lifespan: int | None,
+        max_lifespan: int | None,
+        scopes: dict[str, str] | None,
+        remove_scopes: tuple[str, ...],
+    ) -> TenantRecord:
+        max_life = check_lifespan(
+            "the maximum lifespan", max_lifespan or tenant.session_max_lifespan
+        )
+        life = check_lifespan("the access token lifespan", lifespan or tenant.access_token_lifespan)
+        if life > max_life:
+            raise ConfigError(f"the access token lifespan cannot exceed the maximum ({max_life} s)")
+        client_scopes = dict(tenant.client_scopes)
+        for name, kind in (scopes or {}).items():
+            if kind not in ("default", "optional"):
+                raise ConfigError(f"scope {name!r}: the type must be 'default' or 'optional'")
+            client_scopes[check_scope_name(name)] = kind
+        for name in remove_scopes:
+            client_scopes.pop(name, None)
+        return replace(
+            tenant,
+            access_token_lifespan=life,
+            session_max_lifespan=max_life,
+            client_scopes=client_scopes,
+            updated_at=self._now(),
+        )
+
+    def revoke_tenant_tokens(self, shortcode: str) -> int:
+        """Not-before policy: every token of the tenant issued before now stops working."""
+        for _ in range(5):
+            now = self._now()
+            tenant = replace(self.get_tenant(shortcode), not_before=now, updated_at=now)
+            if self.store.update_tenant(tenant):
+                return now
+        raise Conflict(f"tenant {shortcode!r} is being changed concurrently; try again")
 
     def delete_tenant(self, shortcode: str) -> None:
         self.get_tenant(shortcode)
         if not self.store.delete_tenant(shortcode):
             raise NotFound(f"unknown tenant {shortcode!r}")
-
-    # clients ----------------------------------------------------------------
-    def _check_client_id(self, client_id: str) -> None:
-        if not is_client_id(client_id):
-            raise AdminError(
-                f"invalid client id {client_id[:70]!r}: use 1-128 letters, digits, '.', '_' "
-                "and '-', starting with a letter or digit"
-            )
-
-    def _new_client(
-        self, tenant: str, client_id: str, roles: tuple[str, ...], now: int
-    ) -> tuple[ClientRecord, str]:
-        secret = new_client_secret()
-        record = ClientRecord(
-            tenant=tenant,
-            client_id=client_id,
-            sub=str(uuid.uuid4()),
-            enabled=True,
-            roles=roles,
-            secret_hash=self.vault.hasher.hash(secret),
-            created_at=now,
-            updated_at=now,
-        )
-        return record, secret
-
-    def create_client(
-        self, tenant: str, client_id: str, *, roles: tuple[str, ...] = ()
-    ) -> IssuedCredentials:
-        self.get_tenant(tenant)
-        self._check_client_id(client_id)
-        for role in roles:
-            if not is_role(role):
-                raise AdminError(f"invalid role {role[:70]!r}")
-        record, secret = self._new_client(
-            tenant, client_id, tuple(dict.fromkeys(roles)), self._now()
-        )
-        try:
-            self.store.create_client(record)
-        except DuplicateError:
-            raise Conflict(f"client {client_id!r} exists already in tenant {tenant!r}") from None
-        return IssuedCredentials(tenant, client_id, secret)
-
-    def get_client(self, tenant: str, client_id: str) -> ClientRecord:
-        self.get_tenant(tenant)
-        client = self.store.get_client(tenant, client_id) if is_client_id(client_id) else None
-        if client is None:
-            raise NotFound(f"unknown client {client_id[:70]!r} in tenant {tenant!r}")
-        return client
-
-    def list_clients(self, tenant: str) -> list[ClientRecord]:
-        self.get_tenant(tenant)
-        return self.store.list_clients(tenant)
-
-    def set_client_enabled(self, tenant: str, client_id: str, enabled: bool) -> ClientRecord:
-        client = replace(
-            self.get_client(tenant, client_id), enabled=enabled, updated_at=self._now()
-        )
-        self.store.update_client(client)
-        return client
-
-    def delete_client(self, tenant: str, client_id: str) -> None:
-        self.get_client(tenant, client_id)
-        self.store.delete_client(tenant, client_id)
-
-    def rotate_secret(self, tenant: str, client_id: str, *, grace: int = 0) -> IssuedCredentials:
-        """A new secret; the previous one stays valid for ``grace`` seconds (0: ends now)."""
-        if grace < 0:
-            raise AdminError("the grace period cannot be negative")
-        client = self.get_client(tenant, client_id)
-        now = self._now()
-        secret = new_client_secret()
-        updated = replace(
-            client,
-            secret_hash=self.vault.hasher.hash(secret),
-            previous_secret_hash=client.secret_hash if grace else None,
-            previous_secret_expires_at=now + grace if grace else None,
-            updated_at=now,
-        )
-        self.store.update_client(updated)
-        return IssuedCredentials(tenant, client_id, secret)
 
     # keys -------------------------------------------------------------------
     def _new_key(self, tenant: str, alg: str, now: int) -> KeyRecord:
@@ -215,15 +183,50 @@ class Admin:
         self.get_tenant(tenant)
         return self.store.list_keys(tenant)
 
-    def rotate_key(self, tenant: str, *, signing_alg: str | None = None) -> KeyRecord:
-        """Sign with a new key; the old one stays in the JWKS until its last token expires."""
+    def rotate_key(
+        self, tenant: str, *, signing_alg: str | None = None, emergency: bool = False
+    ) -> KeyRecord:
+        """Sign with a new key. The old one stays in the JWKS until its last token expires;
+        in an emergency (a compromised key) it is removed at once and every token issued
+        before now stops working (the tenant's not-before time)."""
         record = self.get_tenant(tenant)
         alg = signing_alg or record.signing_alg
         if alg not in SUPPORTED_ALGORITHMS:
             raise AdminError(f"unsupported algorithm {alg!r}: use one of {SUPPORTED_ALGORITHMS}")
         now = self._now()
         key = self._new_key(tenant, alg, now)
-        self.store.rotate_keys(tenant, key, retire_until=now + record.session_max_lifespan)
+        if emergency:
+            self.store.emergency_rotate(tenant, key, not_before=now)
+        else:
+            self.store.rotate_keys(tenant, key, retire_until=now + record.session_max_lifespan)
         if alg != record.signing_alg:
-            self.store.update_tenant(replace(record, signing_alg=alg, updated_at=now))
+            fresh = self.get_tenant(tenant)
+            self.store.update_tenant(replace(fresh, signing_alg=alg, updated_at=now))
         return key
+
+    def rotate_due_keys(self, period: int, limit: int = 100) -> list[str]:
+        """Scheduled rotation: new keys for tenants whose active key is older than ``period``.
+
+        Safe on many nodes at once: each rotation is a conditional update that one node wins."""
+        now = self._now()
+        rotated = []
+        for shortcode in self.store.tenants_with_keys_older_than(now - period, limit):
+            tenant = self.store.get_tenant(shortcode)
+            if tenant is None:
+                continue
+            key = self._new_key(shortcode, tenant.signing_alg, now)
+            retire_until = now + tenant.session_max_lifespan
+            if self.store.rotate_keys_if_older(shortcode, key, now - period, retire_until):
+                rotated.append(shortcode)
+        return rotated
+
+
+__all__ = [
+    "DEFAULT_SETTINGS",
+    "TENANT_ADMIN_ROLE",
+    "Admin",
+    "AdminError",
+    "Conflict",
+    "IssuedCredentials",
+    "NotFound",
+]

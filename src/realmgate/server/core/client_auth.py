@@ -1,9 +1,14 @@
-"""Client authentication at the token endpoint (RFC 6749 §2.3.1).
+"""Client authentication at the token, introspection and revocation endpoints.
 
-Methods: ``client_secret_post`` (form parameters, as in the seed) and ``client_secret_basic``
-(HTTP Basic with form-urlencoded id and secret). Unknown client, disabled client and wrong
-secret give one and the same :class:`InvalidClient` and go through the same work: a keyed hash
-and a constant-time comparison, against a dummy hash when there is no client to compare with.
+Methods (RFC 6749 §2.3.1, RFC 7523 §2.2): ``client_secret_post`` (form parameters, as in the
+seed), ``client_secret_basic`` (HTTP Basic with form-urlencoded id and secret),
+``client_secret_jwt`` and ``private_key_jwt`` (a signed ``client_assertion``). A client is
+registered for one family: secret clients take post or basic, JWT clients their assertion.
+
+Unknown client, disabled client, wrong method and wrong secret give one and the same
+:class:`InvalidClient` and, for secrets, go through the same work: a keyed hash and a
+constant-time comparison against the current and the previous secret (a dummy hash when
+there is no client to compare with).
 """
 
 from __future__ import annotations
@@ -15,6 +20,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import unquote_plus
 
+from realmgate.server.core.assertions import (
+    ASSERTION_TYPE,
+    AssertionInvalid,
+    AssertionVerifier,
+    assertion_client_id,
+)
 from realmgate.server.core.realms import Directory, Realm
 from realmgate.server.crypto import SecretHasher
 from realmgate.server.storage.records import ClientRecord
@@ -23,7 +34,7 @@ from realmgate.wire.forms import Form
 
 log = logging.getLogger("realmgate.auth")
 
-AuthMethod = Literal["client_secret_basic", "client_secret_post"]
+AuthMethod = Literal["client_secret_basic", "client_secret_post", "client_assertion"]
 MAX_CREDENTIAL_CHARS = 512
 
 
@@ -48,8 +59,26 @@ def _parse_basic(authorization: str) -> tuple[str, str]:
     return unquote_plus(client_id), unquote_plus(secret)
 
 
+def _assertion(form: Form, authorization: str | None, realm: str) -> Credentials:
+    assertion_type, assertion = form.get("client_assertion_type"), form.get("client_assertion")
+    if authorization or form.get("client_secret") is not None:
+        raise InvalidRequest("Use only one client authentication method.")
+    if assertion_type != ASSERTION_TYPE or assertion is None:
+        raise InvalidRequest(f"client_assertion_type must be {ASSERTION_TYPE}.")
+    try:
+        client_id = assertion_client_id(assertion)
+    except AssertionInvalid:
+        raise InvalidClient.for_scheme(realm, basic=False) from None
+    form_id = form.get("client_id")
+    if form_id is not None and form_id != client_id:
+        raise InvalidClient.for_scheme(realm, basic=False)
+    return Credentials(client_id, assertion, "client_assertion")
+
+
 def extract_credentials(form: Form, authorization: str | None, realm: str) -> Credentials:
     """Find the one client authentication method the request used."""
+    if "client_assertion" in form or "client_assertion_type" in form:
+        return _assertion(form, authorization, realm)
     form_id, form_secret = form.get("client_id"), form.get("client_secret")
     if authorization:
         client_id, secret = _parse_basic(authorization)
@@ -77,26 +106,47 @@ def secret_matches(
     return current or previous
 
 
-async def authenticate(
-    directory: Directory, realm: Realm, creds: Credentials, now: int
-) -> ClientRecord:
-    basic = creds.method == "client_secret_basic"
-    client: ClientRecord | None = None
-    if len(creds.client_id) <= MAX_CREDENTIAL_CHARS:
-        client = await directory.client(realm.shortcode, creds.client_id)
-    secret = creds.client_secret[:MAX_CREDENTIAL_CHARS]
-    ok = secret_matches(directory.vault.hasher, client, secret, now)
-    if client is None or not client.enabled or not ok:
-        reason = (
-            "unknown client"
-            if client is None
-            else "disabled"
-            if not client.enabled
-            else "bad secret"
+class ClientAuthenticator:
+    def __init__(self, directory: Directory, assertions: AssertionVerifier | None = None):
+        self.directory = directory
+        self.assertions = assertions or AssertionVerifier(directory)
+
+    async def authenticate(self, realm: Realm, creds: Credentials, now: int) -> ClientRecord:
+        basic = creds.method == "client_secret_basic"
+        client: ClientRecord | None = None
+        if len(creds.client_id) <= MAX_CREDENTIAL_CHARS:
+            client = await self.directory.client(realm.shortcode, creds.client_id)
+        reason = await self._check(realm, client, creds, now)
+        if reason is not None:
+            log.info(
+                "client authentication failed",
+                extra={"tenant": realm.shortcode, "reason": reason, "method": creds.method},
+            )
+            raise InvalidClient.for_scheme(realm.shortcode, basic=basic)
+        assert client is not None
+        return client
+
+    async def _check(
+        self, realm: Realm, client: ClientRecord | None, creds: Credentials, now: int
+    ) -> str | None:
+        """None when authenticated, else the reason (for logs only)."""
+        if creds.method == "client_assertion":
+            if client is None or not client.enabled:
+                return "unknown client" if client is None else "disabled"
+            if client.auth_method == "client_secret":
+                return "wrong method"
+            try:
+                await self.assertions.verify(realm, client, creds.client_secret, now)
+            except AssertionInvalid as exc:
+                return f"assertion: {exc}"
+            return None
+        ok = secret_matches(
+            self.directory.vault.hasher, client, creds.client_secret[:MAX_CREDENTIAL_CHARS], now
         )
-        log.info(
-            "client authentication failed",
-            extra={"tenant": realm.shortcode, "reason": reason, "method": creds.method},
-        )
-        raise InvalidClient.for_scheme(realm.shortcode, basic=basic)
-    return client
+        if client is None:
+            return "unknown client"
+        if not client.enabled:
+            return "disabled"
+        if client.auth_method != "client_secret":
+            return "wrong method"
+        return None if ok else "bad secret"

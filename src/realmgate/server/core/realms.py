@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -21,7 +21,13 @@ from joserfc.jwk import ECKey, OKPKey, RSAKey
 from realmgate.jose import KeyPair, load_private_key
 from realmgate.server.settings import Settings
 from realmgate.server.storage.protocols import Store
-from realmgate.server.storage.records import Change, ClientRecord, KeyRecord, TenantRecord
+from realmgate.server.storage.records import (
+    Change,
+    ClientRecord,
+    KeyRecord,
+    RevokedToken,
+    TenantRecord,
+)
 from realmgate.server.vault import Vault
 from realmgate.wire.names import is_client_id, is_shortcode
 
@@ -58,8 +64,9 @@ class Realm:
         return key
 
 
-def build_realm(tenant: TenantRecord, keys: list[KeyRecord], vault: Vault, issuer: str) -> Realm:
-    now = time.time()
+def build_realm(
+    tenant: TenantRecord, keys: list[KeyRecord], vault: Vault, issuer: str, now: float
+) -> Realm:
     active = [k for k in keys if k.status == "active"]
     if not active:
         raise LookupError(f"tenant {tenant.shortcode!r} has no active signing key")
@@ -145,6 +152,9 @@ class Directory:
         self._clients: _Lru[ClientRecord] = _Lru(max_clients, ttl, clock)
         self.last_change_id = 0
         self.loads = 0  # database loads, for tests and metrics
+        # Revoked token ids (tenant, jti) -> expiry, shared by all nodes through the change feed.
+        self._revoked: dict[tuple[str, str], int] = {}
+        self.wall_clock: Callable[[], float] = time.time
 
     def load_realm(self, shortcode: str) -> Realm | None:
         """Synchronous load from the store (used on a miss and by the CLI)."""
@@ -153,7 +163,8 @@ class Directory:
         if tenant is None:
             return None
         keys = self.store.list_keys(shortcode)
-        return build_realm(tenant, keys, self.vault, self.settings.issuer(shortcode))
+        issuer = self.settings.issuer(shortcode)
+        return build_realm(tenant, keys, self.vault, issuer, self.wall_clock())
 
     async def realm(self, shortcode: str) -> Realm | None:
         if not is_shortcode(shortcode):
@@ -180,9 +191,24 @@ class Directory:
         self._clients.put(key, client)
         return client
 
-    def apply_changes(self, changes: list[Change]) -> None:
+    def is_revoked(self, tenant: str, jti: str) -> bool:
+        return (tenant, jti) in self._revoked
+
+    def mark_revoked(self, tenant: str, jti: str, expires_at: int) -> None:
+        self._revoked[(tenant, jti)] = expires_at
+
+    def _prune_revoked(self) -> None:
+        now = self.wall_clock()
+        for key in [k for k, exp in self._revoked.items() if exp < now]:
+            del self._revoked[key]
+
+    def apply_changes(self, changes: list[Change], revoked: Sequence[RevokedToken] = ()) -> None:
+        for token in revoked:
+            self.mark_revoked(token.tenant, token.jti, token.expires_at)
         for change in changes:
-            if change.kind == "client":
+            if change.kind == "revoked":
+                self._revoked.setdefault((change.tenant, change.key), 2**62)
+            elif change.kind == "client":
                 self._clients.pop((change.tenant, change.key))
             else:
                 self._realms.pop(change.tenant)
@@ -191,14 +217,27 @@ class Directory:
                     self._clients.drop_where(lambda k, t=tenant: k[0] == t)  # type: ignore[misc]
             self.last_change_id = max(self.last_change_id, change.id)
 
+    def _read_feed(self) -> tuple[list[Change], list[RevokedToken]]:
+        changes = self.store.changes_since(self.last_change_id)
+        revoked = [
+            found
+            for c in changes
+            if c.kind == "revoked" and (found := self.store.get_revoked(c.tenant, c.key))
+        ]
+        return changes, revoked
+
     async def poll_changes(self) -> int:
         """Read the change feed once (in a worker thread) and evict what changed."""
-        changes = await anyio.to_thread.run_sync(self.store.changes_since, self.last_change_id)
-        self.apply_changes(changes)
+        changes, revoked = await anyio.to_thread.run_sync(self._read_feed)
+        self.apply_changes(changes, revoked)
+        self._prune_revoked()
         return len(changes)
 
     def start_at_head(self) -> None:
+        """Skip the feed's history, but load every revocation that is still in force."""
         self.last_change_id = self.store.latest_change_id()
+        for token in self.store.list_revoked(int(self.wall_clock())):
+            self.mark_revoked(token.tenant, token.jti, token.expires_at)
 
     def evict_realm(self, shortcode: str) -> None:
         self._realms.pop(shortcode)

@@ -14,7 +14,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from realmgate.server.api.settings import routes as api_routes
+from realmgate.server.core.client_auth import ClientAuthenticator
 from realmgate.server.core.grants import ClientCredentialsGrant
+from realmgate.server.core.introspection import TokenIntrospection
 from realmgate.server.core.realms import Directory
 from realmgate.server.http.metrics import Metrics, metrics_endpoint
 from realmgate.server.http.oauth import routes as oauth_routes
@@ -80,11 +82,13 @@ def create_app(runtime: Runtime) -> Starlette:
     settings = runtime.settings
     directory = Directory(runtime.store, runtime.vault, settings)
     directory.start_at_head()
+    authenticator = ClientAuthenticator(directory)
     state = AppState(
         settings=settings,
         store=runtime.store,
         directory=directory,
-        grant=ClientCredentialsGrant(directory),
+        grant=ClientCredentialsGrant(directory, authenticator=authenticator),
+        introspection=TokenIntrospection(directory, authenticator),
         metrics=Metrics(),
     )
 
@@ -94,6 +98,7 @@ def create_app(runtime: Runtime) -> Starlette:
             tg.start_soon(_poll_changes, directory, settings.cache_poll_interval)
             yield
             tg.cancel_scope.cancel()
+        await authenticator.assertions.aclose()
 
     app = Starlette(
         routes=[

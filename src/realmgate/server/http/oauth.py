@@ -29,25 +29,48 @@ async def token(request: Request) -> Response:
     started = time.perf_counter()
     grant_type: str | None = None
     try:
-        if request.method != "POST":
-            raise method_not_allowed("POST")
-        content_type = request.headers.get("content-type", "")
-        if content_type.split(";", 1)[0].strip().lower() != FORM:
-            raise UnsupportedMediaType()
-        body = await read_body(request, state.settings.max_body_bytes)
-        form = parse_form(body)
-        grant_type = form.get("grant_type")
-        req = TokenRequest(
-            tenant=request.path_params["tenant"],
-            form=form,
-            authorization=request.headers.get("authorization"),
-        )
+        req = await _form_request(request, state)
+        grant_type = req.form.get("grant_type")
         result = await state.grant.handle(req)
     except OAuthError as exc:
         state.metrics.token(grant_type, exc.error, time.perf_counter() - started)
         return oauth_error(exc)
     state.metrics.token(grant_type, "success", time.perf_counter() - started)
     return json_response(result, no_store=True)
+
+
+async def _form_request(request: Request, state: AppState) -> TokenRequest:
+    if request.method != "POST":
+        raise method_not_allowed("POST")
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";", 1)[0].strip().lower() != FORM:
+        raise UnsupportedMediaType()
+    body = await read_body(request, state.settings.max_body_bytes)
+    return TokenRequest(
+        tenant=request.path_params["tenant"],
+        form=parse_form(body),
+        authorization=request.headers.get("authorization"),
+    )
+
+
+async def introspect(request: Request) -> Response:
+    """RFC 7662 §2."""
+    state: AppState = request.app.state.realmgate
+    try:
+        result = await state.introspection.introspect(await _form_request(request, state))
+    except OAuthError as exc:
+        return oauth_error(exc)
+    return json_response(result, no_store=True)
+
+
+async def revoke(request: Request) -> Response:
+    """RFC 7009 §2: 200 with an empty body, also for unknown and invalid tokens."""
+    state: AppState = request.app.state.realmgate
+    try:
+        await state.introspection.revoke(await _form_request(request, state))
+    except OAuthError as exc:
+        return oauth_error(exc)
+    return Response(b"", status_code=200, headers=NO_STORE)
 
 
 async def certs(request: Request) -> Response:
@@ -78,6 +101,16 @@ routes = [
     Route(
         "/realms/{tenant}/protocol/openid-connect/token",
         token,
+        methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
+    ),
+    Route(
+        "/realms/{tenant}/protocol/openid-connect/token/introspect",
+        introspect,
+        methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
+    ),
+    Route(
+        "/realms/{tenant}/protocol/openid-connect/revoke",
+        revoke,
         methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
     ),
     Route("/realms/{tenant}/protocol/openid-connect/certs", certs, methods=["GET"]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from realmgate.server.core.grants import ClientCredentialsGrant
+from realmgate.server.core.introspection import TokenIntrospection
 from realmgate.server.core.realms import Directory
 from realmgate.server.http.metrics import Metrics
 from realmgate.server.settings import Settings
@@ -17,4 +18,5 @@ class AppState:
     store: Store
     directory: Directory
     grant: ClientCredentialsGrant
+    introspection: TokenIntrospection
     metrics: Metrics

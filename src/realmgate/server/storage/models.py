@@ -41,6 +41,7 @@ tenants = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Column("version", Integer, nullable=False, default=0),
+    Column("options", JSON, nullable=False, server_default="{}"),
 )
 
 clients = Table(
@@ -57,6 +58,11 @@ clients = Table(
     Column("access_token_lifespan", Integer, nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    Column("auth_method", String(32), nullable=False, server_default="client_secret"),
+    Column("secret_enc", LargeBinary, nullable=True),
+    Column("previous_secret_enc", LargeBinary, nullable=True),
+    Column("not_before", BigInteger, nullable=False, server_default="0"),
+    Column("options", JSON, nullable=False, server_default="{}"),
     ForeignKeyConstraint(["tenant"], ["tenants.shortcode"], ondelete="CASCADE"),
 )
 
@@ -83,4 +89,24 @@ changes = Table(
     Column("key", String(128), nullable=False),
     Column("at", BigInteger, nullable=False),
     Index("ix_changes_at", "at"),
+)
+
+revoked_tokens = Table(
+    "revoked_tokens",
+    metadata,
+    Column("tenant", String(63), primary_key=True),
+    Column("jti", String(128), primary_key=True),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=False),
+    Index("ix_revoked_tokens_expires_at", "expires_at"),
+)
+
+used_assertions = Table(
+    "used_assertions",
+    metadata,
+    Column("tenant", String(63), primary_key=True),
+    Column("client_id", String(128), primary_key=True),
+    Column("jti", String(256), primary_key=True),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_used_assertions_expires_at", "expires_at"),
 )

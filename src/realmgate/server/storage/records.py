@@ -9,6 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 KeyStatus = Literal["active", "retired", "revoked"]
+AuthMethod = Literal["client_secret", "client_secret_jwt", "private_key_jwt"]
+TokenProfile = Literal["jwt", "rfc9068"]
+DEFAULT_CLIENT_SCOPES: dict[str, str] = {
+    "email": "default",
+    "profile": "default",
+    "openid": "optional",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +31,8 @@ class TenantRecord:
     updated_at: int
     # Optimistic concurrency: an update succeeds only against the version it read.
     version: int = 0
+    # Client scopes of the realm: name -> "default" (always granted) or "optional" (on request).
+    client_scopes: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CLIENT_SCOPES))
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +48,22 @@ class ClientRecord:
     access_token_lifespan: int | None = None
     previous_secret_hash: bytes | None = field(default=None, repr=False)
     previous_secret_expires_at: int | None = None
+    # "client_secret" (post or basic), "client_secret_jwt" or "private_key_jwt".
+    auth_method: AuthMethod = "client_secret"
+    # client_secret_jwt needs the secret itself as an HMAC key: kept AES-GCM encrypted.
+    secret_enc: bytes | None = field(default=None, repr=False)
+    previous_secret_enc: bytes | None = field(default=None, repr=False)
+    not_before: int = 0
+    # None: the realm's default (resp. optional) client scopes.
+    default_scopes: tuple[str, ...] | None = None
+    optional_scopes: tuple[str, ...] | None = None
+    # Audiences the client may get tokens for; None: the server's API audience only.
+    audiences: tuple[str, ...] | None = None
+    claims: dict[str, Any] = field(default_factory=dict)
+    # "jwt" (Keycloak-style) or "rfc9068" (header typ at+jwt, RFC 9068 claim set).
+    token_profile: TokenProfile = "jwt"
+    jwks: dict[str, Any] | None = None
+    jwks_uri: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,5 +86,12 @@ class Change:
 
     id: int
     tenant: str
-    kind: Literal["tenant", "client", "keys"]
+    kind: Literal["tenant", "client", "keys", "revoked"]
     key: str
+
+
+@dataclass(frozen=True, slots=True)
+class RevokedToken:
+    tenant: str
+    jti: str
+    expires_at: int

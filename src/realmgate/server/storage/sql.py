@@ -26,9 +26,31 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from realmgate.server.storage.models import changes, clients, meta, signing_keys, tenants
+from realmgate.server.storage.models import (
+    changes,
+    clients,
+    meta,
+    revoked_tokens,
+    signing_keys,
+    tenants,
+    used_assertions,
+)
 from realmgate.server.storage.protocols import DuplicateError
-from realmgate.server.storage.records import Change, ClientRecord, KeyRecord, TenantRecord
+from realmgate.server.storage.records import (
+    Change,
+    ClientRecord,
+    KeyRecord,
+    RevokedToken,
+    TenantRecord,
+)
+from realmgate.server.storage.rows import (
+    client_from_row,
+    client_values,
+    key_from_row,
+    key_values,
+    tenant_from_row,
+    tenant_values,
+)
 
 CHANGE_RETENTION_SECONDS = 24 * 3600
 
@@ -57,96 +79,6 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
-
-
-def _tenant(row: Any) -> TenantRecord:
-    return TenantRecord(
-        shortcode=row.shortcode,
-        name=row.name,
-        signing_alg=row.signing_alg,
-        settings=dict(row.settings),
-        access_token_lifespan=row.access_token_lifespan,
-        session_max_lifespan=row.session_max_lifespan,
-        not_before=row.not_before,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        version=row.version,
-    )
-
-
-def _client(row: Any) -> ClientRecord:
-    return ClientRecord(
-        tenant=row.tenant,
-        client_id=row.client_id,
-        sub=row.sub,
-        enabled=bool(row.enabled),
-        roles=tuple(row.roles),
-        secret_hash=bytes(row.secret_hash),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        access_token_lifespan=row.access_token_lifespan,
-        previous_secret_hash=None
-        if row.previous_secret_hash is None
-        else bytes(row.previous_secret_hash),
-        previous_secret_expires_at=row.previous_secret_expires_at,
-    )
-
-
-def _key(row: Any) -> KeyRecord:
-    return KeyRecord(
-        tenant=row.tenant,
-        kid=row.kid,
-        alg=row.alg,
-        private_key_enc=bytes(row.private_key_enc),
-        public_jwk=dict(row.public_jwk),
-        status=row.status,
-        created_at=row.created_at,
-        verify_until=row.verify_until,
-    )
-
-
-def _tenant_values(t: TenantRecord) -> dict[str, Any]:
-    return {
-        "shortcode": t.shortcode,
-        "name": t.name,
-        "signing_alg": t.signing_alg,
-        "settings": t.settings,
-        "access_token_lifespan": t.access_token_lifespan,
-        "session_max_lifespan": t.session_max_lifespan,
-        "not_before": t.not_before,
-        "created_at": t.created_at,
-        "updated_at": t.updated_at,
-        "version": t.version,
-    }
-
-
-def _client_values(c: ClientRecord) -> dict[str, Any]:
-    return {
-        "tenant": c.tenant,
-        "client_id": c.client_id,
-        "sub": c.sub,
-        "enabled": c.enabled,
-        "roles": list(c.roles),
-        "secret_hash": c.secret_hash,
-        "previous_secret_hash": c.previous_secret_hash,
-        "previous_secret_expires_at": c.previous_secret_expires_at,
-        "access_token_lifespan": c.access_token_lifespan,
-        "created_at": c.created_at,
-        "updated_at": c.updated_at,
-    }
-
-
-def _key_values(k: KeyRecord) -> dict[str, Any]:
-    return {
-        "tenant": k.tenant,
-        "kid": k.kid,
-        "alg": k.alg,
-        "private_key_enc": k.private_key_enc,
-        "public_jwk": k.public_jwk,
-        "status": k.status,
-        "created_at": k.created_at,
-        "verify_until": k.verify_until,
-    }
 
 
 class SqlStore:
@@ -186,11 +118,11 @@ class SqlStore:
     ) -> None:
         try:
             with self._tx() as conn:
-                conn.execute(insert(tenants).values(**_tenant_values(tenant)))
+                conn.execute(insert(tenants).values(**tenant_values(tenant)))
                 for c in client_list:
-                    conn.execute(insert(clients).values(**_client_values(c)))
+                    conn.execute(insert(clients).values(**client_values(c)))
                 for k in keys:
-                    conn.execute(insert(signing_keys).values(**_key_values(k)))
+                    conn.execute(insert(signing_keys).values(**key_values(k)))
                 self._changed(conn, tenant.shortcode, "tenant", tenant.shortcode)
         except IntegrityError:
             raise DuplicateError(f"tenant {tenant.shortcode!r} exists already") from None
@@ -198,12 +130,12 @@ class SqlStore:
     def get_tenant(self, shortcode: str) -> TenantRecord | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(tenants).where(tenants.c.shortcode == shortcode)).first()
-        return None if row is None else _tenant(row)
+        return None if row is None else tenant_from_row(row)
 
     def list_tenants(self) -> list[TenantRecord]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(tenants).order_by(tenants.c.shortcode)).all()
-        return [_tenant(r) for r in rows]
+        return [tenant_from_row(r) for r in rows]
 
     def count_tenants(self) -> int:
         with self.engine.connect() as conn:
@@ -211,7 +143,7 @@ class SqlStore:
 
     def update_tenant(self, tenant: TenantRecord) -> bool:
         with self._tx() as conn:
-            values = _tenant_values(tenant)
+            values = tenant_values(tenant)
             del values["shortcode"], values["created_at"]
             values["version"] = tenant.version + 1
             done = conn.execute(
@@ -237,7 +169,7 @@ class SqlStore:
     def create_client(self, client: ClientRecord) -> None:
         try:
             with self._tx() as conn:
-                conn.execute(insert(clients).values(**_client_values(client)))
+                conn.execute(insert(clients).values(**client_values(client)))
                 self._changed(conn, client.tenant, "client", client.client_id)
         except IntegrityError:
             raise DuplicateError(
@@ -249,18 +181,18 @@ class SqlStore:
             row = conn.execute(
                 select(clients).where(clients.c.tenant == tenant, clients.c.client_id == client_id)
             ).first()
-        return None if row is None else _client(row)
+        return None if row is None else client_from_row(row)
 
     def list_clients(self, tenant: str) -> list[ClientRecord]:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(clients).where(clients.c.tenant == tenant).order_by(clients.c.client_id)
             ).all()
-        return [_client(r) for r in rows]
+        return [client_from_row(r) for r in rows]
 
     def update_client(self, client: ClientRecord) -> bool:
         with self._tx() as conn:
-            values = _client_values(client)
+            values = client_values(client)
             del values["tenant"], values["client_id"], values["created_at"]
             done = conn.execute(
                 update(clients)
@@ -288,14 +220,14 @@ class SqlStore:
                 .where(signing_keys.c.tenant == tenant)
                 .order_by(signing_keys.c.created_at.desc(), signing_keys.c.kid)
             ).all()
-        return [_key(r) for r in rows]
+        return [key_from_row(r) for r in rows]
 
     def list_all_keys(self) -> list[KeyRecord]:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(signing_keys).order_by(signing_keys.c.tenant, signing_keys.c.kid)
             ).all()
-        return [_key(r) for r in rows]
+        return [key_from_row(r) for r in rows]
 
     def rotate_keys(self, tenant: str, new: KeyRecord, retire_until: int) -> None:
         with self._tx() as conn:
@@ -304,7 +236,7 @@ class SqlStore:
                 .where(signing_keys.c.tenant == tenant, signing_keys.c.status == "active")
                 .values(status="retired", verify_until=retire_until)
             )
-            conn.execute(insert(signing_keys).values(**_key_values(new)))
+            conn.execute(insert(signing_keys).values(**key_values(new)))
             self._changed(conn, tenant, "keys", new.kid)
 
     def replace_key_material(self, keys: list[KeyRecord]) -> None:
@@ -315,6 +247,114 @@ class SqlStore:
                     .where(signing_keys.c.tenant == k.tenant, signing_keys.c.kid == k.kid)
                     .values(private_key_enc=k.private_key_enc)
                 )
+
+    def tenants_with_keys_older_than(self, older_than: int, limit: int) -> list[str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(signing_keys.c.tenant)
+                .where(signing_keys.c.status == "active", signing_keys.c.created_at < older_than)
+                .order_by(signing_keys.c.created_at)
+                .limit(limit)
+            ).scalars()
+            return list(rows)
+
+    def rotate_keys_if_older(
+        self, tenant: str, new: KeyRecord, older_than: int, retire_until: int
+    ) -> bool:
+        """Scheduled rotation, safe with many nodes: one conditional update wins."""
+        with self._tx() as conn:
+            done = conn.execute(
+                update(signing_keys)
+                .where(
+                    signing_keys.c.tenant == tenant,
+                    signing_keys.c.status == "active",
+                    signing_keys.c.created_at < older_than,
+                )
+                .values(status="retired", verify_until=retire_until)
+            )
+            if done.rowcount == 0:
+                return False
+            conn.execute(insert(signing_keys).values(**key_values(new)))
+            self._changed(conn, tenant, "keys", new.kid)
+            return True
+
+    def emergency_rotate(self, tenant: str, new: KeyRecord, not_before: int) -> list[str]:
+        """Remove every other key of the tenant from use at once; tokens before now are void."""
+        with self._tx() as conn:
+            kids = list(
+                conn.execute(
+                    select(signing_keys.c.kid).where(
+                        signing_keys.c.tenant == tenant, signing_keys.c.status != "revoked"
+                    )
+                ).scalars()
+            )
+            conn.execute(
+                update(signing_keys)
+                .where(signing_keys.c.tenant == tenant, signing_keys.c.status != "revoked")
+                .values(status="revoked", verify_until=not_before)
+            )
+            conn.execute(insert(signing_keys).values(**key_values(new)))
+            conn.execute(
+                update(tenants)
+                .where(tenants.c.shortcode == tenant)
+                .values(not_before=not_before, version=tenants.c.version + 1)
+            )
+            self._changed(conn, tenant, "tenant", tenant)
+            return kids
+
+    # revocation and assertion replay ------------------------------------------
+    def revoke_token(self, tenant: str, jti: str, expires_at: int) -> None:
+        now = int(time.time())
+        with self._tx() as conn:
+            exists = conn.execute(
+                select(revoked_tokens.c.jti).where(
+                    revoked_tokens.c.tenant == tenant, revoked_tokens.c.jti == jti
+                )
+            ).first()
+            if exists is None:
+                conn.execute(
+                    insert(revoked_tokens).values(
+                        tenant=tenant, jti=jti, expires_at=expires_at, revoked_at=now
+                    )
+                )
+                self._changed(conn, tenant, "revoked", jti)
+
+    def get_revoked(self, tenant: str, jti: str) -> RevokedToken | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(revoked_tokens).where(
+                    revoked_tokens.c.tenant == tenant, revoked_tokens.c.jti == jti
+                )
+            ).first()
+        return None if row is None else RevokedToken(row.tenant, row.jti, row.expires_at)
+
+    def list_revoked(self, now: int) -> list[RevokedToken]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(revoked_tokens).where(revoked_tokens.c.expires_at >= now)
+            ).all()
+        return [RevokedToken(r.tenant, r.jti, r.expires_at) for r in rows]
+
+    def use_assertion(self, tenant: str, client_id: str, jti: str, expires_at: int) -> bool:
+        """Record a client assertion's jti; False when it was used before (a replay)."""
+        try:
+            with self._tx() as conn:
+                conn.execute(
+                    insert(used_assertions).values(
+                        tenant=tenant, client_id=client_id, jti=jti, expires_at=expires_at
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def prune_expired(self, now: int) -> int:
+        """Drop revocations and used assertions past their expiry, and old change-feed rows."""
+        with self._tx() as conn:
+            n = conn.execute(delete(revoked_tokens).where(revoked_tokens.c.expires_at < now))
+            m = conn.execute(delete(used_assertions).where(used_assertions.c.expires_at < now))
+            k = conn.execute(delete(changes).where(changes.c.at < now - CHANGE_RETENTION_SECONDS))
+            return int(n.rowcount + m.rowcount + k.rowcount)
 
     # change feed ------------------------------------------------------------
     def latest_change_id(self) -> int:
