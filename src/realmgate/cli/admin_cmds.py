@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from realmgate.cli.context import DatabaseUrl, DataDir, JsonFlag, admin
-from realmgate.cli.output import console, emit_json, table
+from realmgate.cli.output import console, emit_json, fail, table
 from realmgate.server.core.admin import IssuedCredentials
 from realmgate.server.core.tenant_settings import represent
 from realmgate.server.storage.records import ClientRecord, KeyRecord
@@ -16,7 +16,6 @@ from realmgate.server.storage.records import ClientRecord, KeyRecord
 tenant_app = typer.Typer(
     help="Tenants (realms): onboard, list, show, delete.", no_args_is_help=True
 )
-client_app = typer.Typer(help="Clients of a tenant and their secrets.", no_args_is_help=True)
 keys_app = typer.Typer(help="Signing keys of a tenant.", no_args_is_help=True)
 
 Tenant = Annotated[str, typer.Argument(help="Tenant shortcode.")]
@@ -48,8 +47,17 @@ def _client(c: ClientRecord) -> dict[str, Any]:
         "clientId": c.client_id,
         "serviceAccountId": c.sub,
         "enabled": c.enabled,
+        "authMethod": c.auth_method,
         "roles": list(c.roles),
         "accessTokenLifespan": c.access_token_lifespan,
+        "defaultScopes": None if c.default_scopes is None else list(c.default_scopes),
+        "optionalScopes": None if c.optional_scopes is None else list(c.optional_scopes),
+        "audiences": None if c.audiences is None else list(c.audiences),
+        "claims": c.claims,
+        "tokenProfile": c.token_profile,
+        "jwks": c.jwks,
+        "jwksUri": c.jwks_uri,
+        "notBefore": _ts(c.not_before) if c.not_before else None,
         "previousSecretValidUntil": _ts(c.previous_secret_expires_at),
         "createdAt": _ts(c.created_at),
         "updatedAt": _ts(c.updated_at),
@@ -123,6 +131,58 @@ def tenant_show(
     table(f"Tenant {shortcode}", ["setting", "value"], [(k, v) for k, v in data.items()])
 
 
+@tenant_app.command("set")
+def tenant_set(
+    shortcode: Tenant,
+    lifespan: Annotated[
+        int | None, typer.Option("--lifespan", help="Access token lifespan in seconds.")
+    ] = None,
+    max_lifespan: Annotated[
+        int | None, typer.Option("--max-lifespan", help="Maximum token lifespan in seconds.")
+    ] = None,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option("--scope", help="Client scope NAME=default|optional (repeatable)."),
+    ] = None,
+    remove_scope: Annotated[
+        list[str] | None, typer.Option("--remove-scope", help="Remove a client scope.")
+    ] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Change a tenant's lifespans and client scopes."""
+    scopes = {}
+    for item in scope or ():
+        name, sep, kind = item.partition("=")
+        if not sep:
+            fail(f"--scope takes NAME=default or NAME=optional, not {item[:70]!r}", 2)
+        scopes[name] = kind
+    with admin(data_dir, database_url) as a:
+        t = a.configure_tenant(
+            shortcode,
+            access_token_lifespan=lifespan,
+            session_max_lifespan=max_lifespan,
+            scopes=scopes,
+            remove_scopes=tuple(remove_scope or ()),
+        )
+    data = represent(t) | {"clientScopes": t.client_scopes}
+    if as_json:
+        emit_json(data)
+        return
+    table(f"Tenant {shortcode}", ["setting", "value"], list(data.items()))
+
+
+@tenant_app.command("revoke-tokens")
+def tenant_revoke_tokens(
+    shortcode: Tenant, data_dir: DataDir = None, database_url: DatabaseUrl = None
+) -> None:
+    """Not-before policy: every token of the tenant issued before now stops working."""
+    with admin(data_dir, database_url) as a:
+        at = a.revoke_tenant_tokens(shortcode)
+    console.print(f"Tokens of tenant {shortcode!r} issued before {_ts(at)} are revoked.")
+
+
 @tenant_app.command("delete")
 def tenant_delete(
     shortcode: Tenant,
@@ -136,114 +196,6 @@ def tenant_delete(
     with admin(data_dir, database_url) as a:
         a.delete_tenant(shortcode)
     console.print(f"Deleted tenant {shortcode!r}.")
-
-
-# clients ---------------------------------------------------------------------
-@client_app.command("create")
-def client_create(
-    tenant: Tenant,
-    client_id: ClientId,
-    role: Annotated[list[str] | None, typer.Option("--role", help="A role (repeatable).")] = None,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Create a client; prints its secret once."""
-    with admin(data_dir, database_url) as a:
-        creds = a.create_client(tenant, client_id, roles=tuple(role or ()))
-    _show_credentials(creds, as_json, f"Created client {client_id!r} in tenant {tenant!r}.")
-
-
-@client_app.command("list")
-def client_list(
-    tenant: Tenant,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """List a tenant's clients."""
-    with admin(data_dir, database_url) as a:
-        clients = a.list_clients(tenant)
-    if as_json:
-        emit_json([_client(c) for c in clients])
-        return
-    rows = [
-        (c.client_id, "yes" if c.enabled else "no", " ".join(c.roles), _ts(c.created_at))
-        for c in clients
-    ]
-    table(f"Clients of {tenant}", ["clientId", "enabled", "roles", "created"], rows)
-
-
-@client_app.command("show")
-def client_show(
-    tenant: Tenant,
-    client_id: ClientId,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Show a client (never its secret)."""
-    with admin(data_dir, database_url) as a:
-        data = _client(a.get_client(tenant, client_id))
-    if as_json:
-        emit_json(data)
-        return
-    table(f"Client {client_id}", ["field", "value"], list(data.items()))
-
-
-def _set_enabled(tenant: str, client_id: str, enabled: bool, data_dir: Any, url: Any) -> None:
-    with admin(data_dir, url) as a:
-        a.set_client_enabled(tenant, client_id, enabled)
-    console.print(f"Client {client_id!r} {'enabled' if enabled else 'disabled'}.")
-
-
-@client_app.command("disable")
-def client_disable(
-    tenant: Tenant, client_id: ClientId, data_dir: DataDir = None, database_url: DatabaseUrl = None
-) -> None:
-    """Disable a client: it gets no more tokens."""
-    _set_enabled(tenant, client_id, False, data_dir, database_url)
-
-
-@client_app.command("enable")
-def client_enable(
-    tenant: Tenant, client_id: ClientId, data_dir: DataDir = None, database_url: DatabaseUrl = None
-) -> None:
-    """Enable a disabled client."""
-    _set_enabled(tenant, client_id, True, data_dir, database_url)
-
-
-@client_app.command("delete")
-def client_delete(
-    tenant: Tenant,
-    client_id: ClientId,
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
-) -> None:
-    """Delete a client."""
-    if not yes:
-        typer.confirm(f"Delete client {client_id!r} of tenant {tenant!r}?", abort=True)
-    with admin(data_dir, database_url) as a:
-        a.delete_client(tenant, client_id)
-    console.print(f"Deleted client {client_id!r}.")
-
-
-@client_app.command("rotate-secret")
-def client_rotate_secret(
-    tenant: Tenant,
-    client_id: ClientId,
-    grace: Annotated[
-        int, typer.Option(help="Seconds the previous secret stays valid (0: ends now).", min=0)
-    ] = 0,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Issue a new secret; prints it once."""
-    with admin(data_dir, database_url) as a:
-        creds = a.rotate_secret(tenant, client_id, grace=grace)
-    _show_credentials(creds, as_json, f"Rotated the secret of {client_id!r}.")
 
 
 # keys ------------------------------------------------------------------------
@@ -270,13 +222,21 @@ def keys_rotate(
     algorithm: Annotated[
         str | None, typer.Option("--algorithm", help="Switch algorithm (RS256, ES256, EdDSA).")
     ] = None,
+    emergency: Annotated[
+        bool,
+        typer.Option(
+            "--emergency",
+            help="The key is compromised: remove it at once and revoke every token issued "
+            "before now.",
+        ),
+    ] = False,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Sign with a new key; the old one stays published until its tokens expire."""
     with admin(data_dir, database_url) as a:
-        key = a.rotate_key(tenant, signing_alg=algorithm)
+        key = a.rotate_key(tenant, signing_alg=algorithm, emergency=emergency)
     if as_json:
         emit_json(_key(key))
         return

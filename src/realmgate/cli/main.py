@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from realmgate import __version__
-from realmgate.cli.admin_cmds import client_app, keys_app, tenant_app
+from realmgate.cli.admin_cmds import keys_app, tenant_app
+from realmgate.cli.client_cmds import client_app
 from realmgate.cli.context import DatabaseUrl, DataDir, make_settings, runtime
 from realmgate.cli.output import console
 from realmgate.cli.sdk_cmds import api_app, token

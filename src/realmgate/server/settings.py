@@ -76,6 +76,18 @@ class Settings(BaseSettings):
         le=60,
         description="Seconds between polls of the change feed that keeps every node's cache fresh.",
     )
+    key_rotation_period: int = Field(
+        90 * 24 * 3600,
+        ge=0,
+        description="Seconds after which a tenant's signing key is rotated automatically "
+        "(0: never). The old key keeps verifying until its last token expires.",
+    )
+    maintenance_interval: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds between maintenance runs: scheduled key rotation and pruning of "
+        "expired revocations and used client assertions.",
+    )
     bootstrap_demo: bool = Field(
         True,
         description="On an empty database, create the tenant 'demo' and print its credentials.",

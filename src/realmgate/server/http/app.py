@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import anyio
@@ -14,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from realmgate.server.api.settings import routes as api_routes
+from realmgate.server.core.admin import Admin
 from realmgate.server.core.client_auth import ClientAuthenticator
 from realmgate.server.core.grants import ClientCredentialsGrant
 from realmgate.server.core.introspection import TokenIntrospection
@@ -23,6 +25,7 @@ from realmgate.server.http.oauth import routes as oauth_routes
 from realmgate.server.http.responses import jsend_error, jsend_fail, json_response, oauth_error
 from realmgate.server.http.state import AppState
 from realmgate.server.runtime import Runtime
+from realmgate.server.settings import Settings
 from realmgate.wire.errors import MethodNotAllowed, OAuthError, ServerError
 
 log = logging.getLogger("realmgate.http")
@@ -78,6 +81,21 @@ async def _poll_changes(directory: Directory, interval: float) -> None:
             log.warning("change feed poll failed; retrying", exc_info=True)
 
 
+async def _maintenance(admin: Admin, settings: Settings) -> None:
+    while True:
+        await anyio.sleep(settings.maintenance_interval)
+        try:
+            if settings.key_rotation_period:
+                rotated = await anyio.to_thread.run_sync(
+                    admin.rotate_due_keys, settings.key_rotation_period
+                )
+                for tenant in rotated:
+                    log.info("scheduled key rotation", extra={"tenant": tenant})
+            await anyio.to_thread.run_sync(admin.store.prune_expired, int(time.time()))
+        except Exception:
+            log.warning("maintenance run failed; retrying", exc_info=True)
+
+
 def create_app(runtime: Runtime) -> Starlette:
     settings = runtime.settings
     directory = Directory(runtime.store, runtime.vault, settings)
@@ -96,6 +114,7 @@ def create_app(runtime: Runtime) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with anyio.create_task_group() as tg:
             tg.start_soon(_poll_changes, directory, settings.cache_poll_interval)
+            tg.start_soon(_maintenance, Admin(runtime.store, runtime.vault, settings), settings)
             yield
             tg.cancel_scope.cancel()
         await authenticator.assertions.aclose()
