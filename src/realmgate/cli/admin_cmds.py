@@ -27,18 +27,17 @@ def _ts(value: int | None) -> str | None:
 
 
 def _show_credentials(creds: IssuedCredentials, as_json: bool, what: str) -> None:
-    data = {
-        "tenantShortcode": creds.tenant,
-        "clientId": creds.client_id,
-        "clientSecret": creds.client_secret,
-    }
+    data = {"tenantShortcode": creds.tenant, "clientId": creds.client_id}
+    if creds.client_secret:  # private_key_jwt clients have none
+        data["clientSecret"] = creds.client_secret
     if as_json:
         emit_json(data)
         return
     console.print(f"[green]{what}[/]")
     for k, v in data.items():
         console.print(f"  {k + ':':17} {v}", highlight=False)
-    console.print("[yellow]The client secret is shown only this once: store it now.[/]")
+    if creds.client_secret:
+        console.print("[yellow]The client secret is shown only this once: store it now.[/]")
 
 
 def _client(c: ClientRecord) -> dict[str, Any]:

@@ -127,7 +127,10 @@ class ClientAdmin:
             self.store.create_client(record)
         except DuplicateError:
             raise Conflict(f"client {client_id!r} exists already in tenant {tenant!r}") from None
-        return IssuedCredentials(tenant, client_id, secret)
+        # A private_key_jwt client authenticates with its key only: its secret is never shown.
+        return IssuedCredentials(
+            tenant, client_id, "" if auth_method == "private_key_jwt" else secret
+        )
 
     def get_client(self, tenant: str, client_id: str) -> ClientRecord:
         self.get_tenant(tenant)

@@ -5,9 +5,9 @@ client registered (inline, or at a ``jwks_uri`` fetched and cached). ``client_se
 client signs with HMAC under its client secret, which realmgate keeps encrypted for that.
 
 Checks: ``iss`` = ``sub`` = the client id; ``aud`` is the realm's issuer (one value); ``exp``
-required and the assertion short-lived (at most ``MAX_ASSERTION_LIFETIME`` ahead, ``iat`` at
-most that far back); ``jti`` required and never accepted twice while the assertion lives,
-on any node (the ``used_assertions`` table).
+required and at most ``MAX_ASSERTION_LIFETIME`` (1 h, what common client libraries use) ahead;
+``iat``, when present, at most ``MAX_ASSERTION_AGE`` (5 min) old; ``jti`` required and never
+accepted twice while the assertion lives, on any node (the ``used_assertions`` table).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from realmgate.server.storage.records import ClientRecord
 from realmgate.verifier import AsyncJwksCache
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-MAX_ASSERTION_LIFETIME = 300
+MAX_ASSERTION_LIFETIME = 3600
+MAX_ASSERTION_AGE = 300
 LEEWAY = 30
 MAX_ASSERTION_BYTES = 8192
 ASYMMETRIC_ALGS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA")
@@ -77,7 +78,7 @@ def check_claims(claims: dict[str, Any], client_id: str, issuer: str, now: int) 
     if iat is not None and (
         not isinstance(iat, int | float)
         or iat > now + LEEWAY
-        or iat < now - MAX_ASSERTION_LIFETIME - LEEWAY
+        or iat < now - MAX_ASSERTION_AGE - LEEWAY
     ):
         raise AssertionInvalid("iat out of range")
     nbf = claims.get("nbf")
