@@ -16,6 +16,7 @@ from realmgate.server.core.admin import Admin, AdminError
 from realmgate.server.crypto import MasterKeyError
 from realmgate.server.runtime import Runtime, open_runtime
 from realmgate.server.settings import Settings
+from realmgate.server.storage.migrate import SchemaError
 
 DataDir = Annotated[
     Path | None,
@@ -45,7 +46,7 @@ def make_settings(**overrides: Any) -> Settings:
 def runtime(settings: Settings) -> Iterator[Runtime]:
     try:
         rt = open_runtime(settings)
-    except MasterKeyError as exc:
+    except (MasterKeyError, SchemaError) as exc:
         fail(str(exc))
     except SQLAlchemyError as exc:
         fail(f"cannot open the database: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")

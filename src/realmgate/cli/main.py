@@ -45,7 +45,8 @@ def config_docs() -> None:
 @db_app.command("upgrade")
 def db_upgrade(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Migrate the database schema to this version of realmgate."""
-    with runtime(make_settings(data_dir=data_dir, database_url=database_url)) as rt:
+    settings = make_settings(data_dir=data_dir, database_url=database_url, migrate_on_start=True)
+    with runtime(settings) as rt:
         console.print(f"Schema at revision {migrate.current_revision(rt.store.engine)}.")
 
 

@@ -20,13 +20,27 @@ class Runtime:
         self.store.close()
 
 
-def open_runtime(settings: Settings, *, upgrade: bool = True) -> Runtime:
-    """Open the database (creating the data directory), migrate it, and open the vault."""
+def open_runtime(settings: Settings, *, upgrade: bool | None = None) -> Runtime:
+    """Open the database (creating the data directory) and the vault.
+
+    ``upgrade``: migrate the schema first (default: ``settings.migrate_on_start``). An empty
+    database is always initialised. Otherwise a schema this version does not run on raises
+    :class:`~realmgate.server.storage.migrate.SchemaError` with what to do.
+    """
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database)
-    if upgrade:
-        migrate.upgrade(engine)
+    try:
+        current = migrate.current_revision(engine)
+        if current is not None and current not in migrate.known_revisions():
+            migrate.check(engine)  # raises: a schema newer than this code
+        if upgrade or (upgrade is None and settings.migrate_on_start) or current is None:
+            migrate.upgrade(engine)
+        else:
+            migrate.check(engine)
+    except Exception:
+        engine.dispose()
+        raise
     store = SqlStore(engine)
     try:
         vault = open_vault(settings, store)

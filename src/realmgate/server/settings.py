@@ -70,6 +70,12 @@ class Settings(BaseSettings):
         ge=60,
         description="Default maximum token lifespan of new tenants (16 h), in seconds.",
     )
+    migrate_on_start: bool = Field(
+        True,
+        description="Migrate the database schema when a node starts. Turn it off when several "
+        "nodes share a database and run `realmgate db upgrade` once instead; a node then "
+        "refuses to start on a schema it does not run on.",
+    )
     cache_poll_interval: float = Field(
         1.0,
         gt=0,
