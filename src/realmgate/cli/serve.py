@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -41,6 +42,9 @@ def print_demo_credentials(creds: IssuedCredentials, settings: Settings) -> None
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind [default: 127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind [default: 8080].")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes [default: 1]; one per core is usual.")
+    ] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     issuer_base_url: Annotated[
@@ -61,6 +65,7 @@ def serve(
     settings = make_settings(
         host=host,
         port=port,
+        workers=workers,
         data_dir=data_dir,
         database_url=database_url,
         issuer_base_url=issuer_base_url,
@@ -70,21 +75,33 @@ def serve(
     )
     level = settings.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLevelName(level)))
     with runtime(settings) as rt:
         if settings.bootstrap_demo and rt.store.count_tenants() == 0:
             creds = Admin(rt.store, rt.vault, settings).create_tenant(DEMO_TENANT, name="Demo")
             print_demo_credentials(creds, settings)
-        app = create_app(rt)
         console.print(
             f"realmgate listening on http://{settings.host}:{settings.port} "
-            f"(issuer base {settings.sso_base}, database {rt.store.engine.dialect.name})",
+            f"(issuer base {settings.sso_base}, database {rt.store.engine.dialect.name}, "
+            f"{settings.workers} worker{'s' if settings.workers > 1 else ''})",
             highlight=False,
         )
-        uvicorn.run(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level.lower(),
-            access_log=False,
-            server_header=False,
-        )
+        common: dict[str, Any] = {
+            "host": settings.host,
+            "port": settings.port,
+            "log_level": settings.log_level.lower(),
+            "access_log": False,
+            "server_header": False,
+            "timeout_graceful_shutdown": 10,
+        }
+        if settings.workers == 1:
+            uvicorn.run(create_app(rt), **common)
+            return
+    # Several workers: each imports the app factory and reads the same settings from the env.
+    os.environ.update(settings.to_env())
+    uvicorn.run(
+        "realmgate.server.http.asgi:app_from_env",
+        factory=True,
+        workers=settings.workers,
+        **common,
+    )

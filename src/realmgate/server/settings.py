@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address to bind.")
     port: int = Field(8080, ge=0, le=65535, description="Port to bind.")
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Worker processes (uvicorn workers) sharing the port; one per core is usual.",
+    )
     issuer_base_url: str | None = Field(
         None,
         description="Public base URL of the authorization server (the 'sso' host); issuers are "
@@ -102,6 +108,21 @@ class Settings(BaseSettings):
         65536, ge=1024, description="Largest request body accepted; larger ones get 413."
     )
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``REALMGATE_*`` variables, for worker processes."""
+        env = {}
+        for name, value in self.model_dump().items():
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                text = value.get_secret_value()
+            elif isinstance(value, bool):
+                text = str(value).lower()
+            else:
+                text = str(value)
+            env[f"REALMGATE_{name.upper()}"] = text
+        return env
 
     def __repr__(self) -> str:  # the database URL may hold a password
         return f"Settings(data_dir={str(self.data_dir)!r}, port={self.port})"

@@ -1,0 +1,14 @@
+"""The application factory that uvicorn worker processes import (``serve --workers N``)."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+
+from realmgate.server.http.app import create_app
+from realmgate.server.runtime import open_runtime
+from realmgate.server.settings import Settings
+
+
+def app_from_env() -> Starlette:
+    """Build the app from ``REALMGATE_*`` variables; the parent process has migrated already."""
+    return create_app(open_runtime(Settings(), upgrade=False))
