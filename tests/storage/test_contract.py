@@ -8,7 +8,7 @@ import pytest
 
 from realmgate.server.storage import migrate
 from realmgate.server.storage.protocols import DuplicateError
-from realmgate.server.storage.records import ClientRecord, KeyRecord, TenantRecord
+from realmgate.server.storage.records import AuditEvent, ClientRecord, KeyRecord, TenantRecord
 from realmgate.server.storage.sql import SqlStore
 
 
@@ -196,3 +196,32 @@ def test_repr_hides_secret_material(store: SqlStore) -> None:
     assert "secret_hash" not in text
     assert "ciphertext" not in text
     assert "private_key_enc" not in text
+
+
+def test_audit_trail_newest_first_and_by_tenant(store: SqlStore) -> None:
+    store.record_audit(
+        AuditEvent(1, "cli:root", "tenant.created", "a1", "a1", {"algorithm": "RS256"})
+    )
+    store.record_audit(AuditEvent(2, "cli:root", "client.created", "b1", "app"))
+    store.record_audit(AuditEvent(3, "system", "key.rotated", "a1", "k2", {"scheduled": True}))
+    events = store.list_audit()
+    assert [e.action for e in events] == ["key.rotated", "client.created", "tenant.created"]
+    assert events[2].details == {"algorithm": "RS256"}
+    assert [e.target for e in store.list_audit("a1")] == ["k2", "a1"]
+    assert len(store.list_audit(limit=1)) == 1
+
+
+def test_auth_failure_counters_and_blocks(store: SqlStore) -> None:
+    assert store.count_auth_failure("src:1.2.3.4", now=100, window=60) == 1
+    assert store.count_auth_failure("src:1.2.3.4", now=110, window=60) == 2
+    assert store.count_auth_failure("src:5.6.7.8", now=110, window=60) == 1
+    # a new window starts the count again
+    assert store.count_auth_failure("src:1.2.3.4", now=200, window=60) == 1
+    store.set_blocked_until("src:1.2.3.4", 250.5)
+    store.set_blocked_until("src:1.2.3.4", 220.0)  # never shortens a block
+    assert store.blocked_until(["src:1.2.3.4", "src:5.6.7.8", "nope"]) == {
+        "src:1.2.3.4": 250.5,
+        "src:5.6.7.8": 0.0,
+    }
+    assert store.prune_auth_failures(older_than=300) == 2
+    assert store.blocked_until(["src:1.2.3.4"]) == {}

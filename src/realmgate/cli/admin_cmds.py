@@ -240,3 +240,39 @@ def keys_rotate(
         emit_json(_key(key))
         return
     console.print(f"New signing key {key.kid} ({key.alg}) for tenant {tenant!r}.")
+
+
+# audit -----------------------------------------------------------------------
+audit_app = typer.Typer(help="The audit trail of admin changes.", no_args_is_help=True)
+
+
+@audit_app.command("list")
+def audit_list(
+    tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant.")] = None,
+    limit: Annotated[int, typer.Option(help="Newest N events.", min=1, max=10000)] = 50,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show who changed what, newest first."""
+    with admin(data_dir, database_url) as a:
+        events = a.store.list_audit(tenant, limit)
+    rows = [
+        {
+            "at": _ts(e.at),
+            "actor": e.actor,
+            "action": e.action,
+            "tenant": e.tenant,
+            "target": e.target,
+            "details": e.details,
+        }
+        for e in events
+    ]
+    if as_json:
+        emit_json(rows)
+        return
+    table(
+        "Audit trail",
+        ["at", "actor", "action", "tenant", "target"],
+        [(r["at"], r["actor"], r["action"], r["tenant"], r["target"]) for r in rows],
+    )

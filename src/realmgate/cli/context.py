@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,10 +57,17 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
         rt.close()
 
 
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
 @contextmanager
 def admin(data_dir: Path | None, database_url: str | None) -> Iterator[Admin]:
     with runtime(make_settings(data_dir=data_dir, database_url=database_url)) as rt:
         try:
-            yield Admin(rt.store, rt.vault, rt.settings)
+            yield Admin(rt.store, rt.vault, rt.settings, actor=f"cli:{_user()}")
         except AdminError as exc:
             fail(str(exc))

@@ -47,15 +47,19 @@ class Admin(ClientAdmin):
     """Onboarding, tenants and signing keys; client operations come from :class:`ClientAdmin`."""
 
     def __init__(
-        self, store: Store, vault: Vault, settings: Settings, clock: Callable[[], float] = time.time
+        self,
+        store: Store,
+        vault: Vault,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+        *,
+        actor: str = "system",
     ):
         self.store = store
         self.vault = vault
         self.settings = settings
         self.clock = clock
-
-    def _now(self) -> int:
-        return int(self.clock())
+        self.actor = actor
 
     # tenants ----------------------------------------------------------------
     def create_tenant(
@@ -96,6 +100,7 @@ class Admin(ClientAdmin):
             self.store.create_tenant(tenant, [client], [self._new_key(shortcode, alg, now)])
         except DuplicateError:
             raise Conflict(f"tenant {shortcode!r} exists already") from None
+        self._audit("tenant.created", shortcode, shortcode, algorithm=alg, client=client_id)
         return IssuedCredentials(shortcode, client_id, secret)
 
     def list_tenants(self) -> list[TenantRecord]:
@@ -120,6 +125,14 @@ class Admin(ClientAdmin):
             except ConfigError as exc:
                 raise AdminError(str(exc)) from None
             if self.store.update_tenant(updated):
+                self._audit(
+                    "tenant.configured",
+                    shortcode,
+                    shortcode,
+                    accessTokenLifespan=updated.access_token_lifespan,
+                    sessionMaxLifespan=updated.session_max_lifespan,
+                    clientScopes=updated.client_scopes,
+                )
                 return updated
         raise Conflict(f"tenant {shortcode!r} is being changed concurrently; try again")
 
@@ -158,6 +171,7 @@ class Admin(ClientAdmin):
             now = self._now()
             tenant = replace(self.get_tenant(shortcode), not_before=now, updated_at=now)
             if self.store.update_tenant(tenant):
+                self._audit("tenant.tokens_revoked", shortcode, shortcode, notBefore=now)
                 return now
         raise Conflict(f"tenant {shortcode!r} is being changed concurrently; try again")
 
@@ -165,6 +179,7 @@ class Admin(ClientAdmin):
         self.get_tenant(shortcode)
         if not self.store.delete_tenant(shortcode):
             raise NotFound(f"unknown tenant {shortcode!r}")
+        self._audit("tenant.deleted", shortcode, shortcode)
 
     # keys -------------------------------------------------------------------
     def _new_key(self, tenant: str, alg: str, now: int) -> KeyRecord:
@@ -202,6 +217,8 @@ class Admin(ClientAdmin):
         if alg != record.signing_alg:
             fresh = self.get_tenant(tenant)
             self.store.update_tenant(replace(fresh, signing_alg=alg, updated_at=now))
+        action = "key.emergency_rotated" if emergency else "key.rotated"
+        self._audit(action, tenant, key.kid, algorithm=alg)
         return key
 
     def rotate_due_keys(self, period: int, limit: int = 100) -> list[str]:
@@ -218,6 +235,7 @@ class Admin(ClientAdmin):
             retire_until = now + tenant.session_max_lifespan
             if self.store.rotate_keys_if_older(shortcode, key, now - period, retire_until):
                 rotated.append(shortcode)
+                self._audit("key.rotated", shortcode, key.kid, scheduled=True)
         return rotated
 
 

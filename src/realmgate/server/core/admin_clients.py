@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -19,9 +20,17 @@ from realmgate.server.core.client_config import (
 )
 from realmgate.server.crypto import new_client_secret
 from realmgate.server.storage.protocols import DuplicateError, Store
-from realmgate.server.storage.records import AuthMethod, ClientRecord, TenantRecord, TokenProfile
+from realmgate.server.storage.records import (
+    AuditEvent,
+    AuthMethod,
+    ClientRecord,
+    TenantRecord,
+    TokenProfile,
+)
 from realmgate.server.vault import Vault
 from realmgate.wire.names import is_client_id, is_shortcode
+
+audit_log = logging.getLogger("realmgate.audit")
 
 # How long the previous secret keeps working after a rotation, unless the caller says.
 DEFAULT_SECRET_GRACE = 24 * 3600
@@ -55,9 +64,23 @@ class ClientAdmin:
     store: Store
     vault: Vault
     clock: Callable[[], float]
+    actor: str
 
     def _now(self) -> int:
         return int(self.clock())
+
+    def _audit(self, action: str, tenant: str, target: str, **details: Any) -> None:
+        """Record an admin change in the audit table and as a log line. Never a secret."""
+        event = AuditEvent(self._now(), self.actor, action, tenant, target, details)
+        self.store.record_audit(event)
+        audit_log.info(
+            "%s %s/%s by %s",
+            action,
+            tenant,
+            target,
+            self.actor,
+            extra={"event": action, "tenant": tenant, "target": target, "actor": self.actor},
+        )
 
     def get_tenant(self, shortcode: str) -> TenantRecord:
         tenant = self.store.get_tenant(shortcode) if is_shortcode(shortcode) else None
@@ -127,6 +150,7 @@ class ClientAdmin:
             self.store.create_client(record)
         except DuplicateError:
             raise Conflict(f"client {client_id!r} exists already in tenant {tenant!r}") from None
+        self._audit("client.created", tenant, client_id, authMethod=auth_method, roles=list(roles))
         # A private_key_jwt client authenticates with its key only: its secret is never shown.
         return IssuedCredentials(
             tenant, client_id, "" if auth_method == "private_key_jwt" else secret
@@ -148,11 +172,13 @@ class ClientAdmin:
             self.get_client(tenant, client_id), enabled=enabled, updated_at=self._now()
         )
         self.store.update_client(client)
+        self._audit("client.enabled" if enabled else "client.disabled", tenant, client_id)
         return client
 
     def delete_client(self, tenant: str, client_id: str) -> None:
         self.get_client(tenant, client_id)
         self.store.delete_client(tenant, client_id)
+        self._audit("client.deleted", tenant, client_id)
 
     def rotate_secret(
         self, tenant: str, client_id: str, *, grace: int = DEFAULT_SECRET_GRACE
@@ -179,6 +205,7 @@ class ClientAdmin:
             updated_at=now,
         )
         self.store.update_client(updated)
+        self._audit("client.secret_rotated", tenant, client_id, graceSeconds=grace)
         return IssuedCredentials(tenant, client_id, secret)
 
     def end_previous_secret(self, tenant: str, client_id: str) -> ClientRecord:
@@ -191,6 +218,7 @@ class ClientAdmin:
             updated_at=self._now(),
         )
         self.store.update_client(client)
+        self._audit("client.previous_secret_ended", tenant, client_id)
         return client
 
     def revoke_client_tokens(self, tenant: str, client_id: str) -> int:
@@ -198,6 +226,7 @@ class ClientAdmin:
         now = self._now()
         client = replace(self.get_client(tenant, client_id), not_before=now, updated_at=now)
         self.store.update_client(client)
+        self._audit("client.tokens_revoked", tenant, client_id, notBefore=now)
         return now
 
     def configure_client(
@@ -258,4 +287,5 @@ class ClientAdmin:
             raise AdminError(str(exc)) from None
         updated = replace(client, **changes, updated_at=self._now())
         self.store.update_client(updated)
+        self._audit("client.configured", tenant, client_id, changed=sorted(changes))
         return updated

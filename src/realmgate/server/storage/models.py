@@ -7,6 +7,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -109,4 +110,26 @@ used_assertions = Table(
     Column("jti", String(256), primary_key=True),
     Column("expires_at", BigInteger, nullable=False),
     Index("ix_used_assertions_expires_at", "expires_at"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("tenant", String(63), nullable=False),
+    Column("target", String(128), nullable=False),
+    Column("details", JSON, nullable=False),
+    Index("ix_audit_events_tenant_at", "tenant", "at"),
+)
+
+auth_failures = Table(
+    "auth_failures",
+    metadata,
+    Column("key", String(256), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("window_start", BigInteger, nullable=False),
+    Column("blocked_until", Float, nullable=False),
 )

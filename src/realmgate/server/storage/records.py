@@ -95,3 +95,16 @@ class RevokedToken:
     tenant: str
     jti: str
     expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """An admin change: who did what to which tenant and object, when. Never a secret."""
+
+    at: int
+    actor: str
+    action: str
+    tenant: str
+    target: str
+    details: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None

@@ -51,6 +51,7 @@ from realmgate.server.storage.rows import (
     tenant_from_row,
     tenant_values,
 )
+from realmgate.server.storage.sql_security import SecurityStoreMixin
 
 CHANGE_RETENTION_SECONDS = 24 * 3600
 
@@ -81,7 +82,7 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 
-class SqlStore:
+class SqlStore(SecurityStoreMixin):
     """The :class:`Store` on a SQLAlchemy engine (SQLite or PostgreSQL)."""
 
     def __init__(self, engine: Engine):
