@@ -68,6 +68,10 @@ class Server:
         self.env = {
             **os.environ,
             "COLUMNS": "250",
+            # The suites make many deliberate failures from 127.0.0.1: the throttle tests run
+            # servers of their own with the defaults (extra_env can restore them).
+            "REALMGATE_THROTTLE_SOURCE_FREE": "1000000",
+            "REALMGATE_THROTTLE_CLIENT_FREE": "1000000",
             "REALMGATE_DATA_DIR": str(data_dir),
             "REALMGATE_PORT": str(self.port),
             **({"REALMGATE_DATABASE_URL": database_url} if database_url else {}),

@@ -436,4 +436,5 @@ def _update(api: TenantApiClient, changes: Mapping[str, object]) -> TenantSettin
         raise
     except (ValueError, TypeError) as exc:
         # Unknown, read-only or mistyped fields, refused before any request is made.
-        _fail(f"invalid setting: {exc}", EXIT_USAGE)
+        hint = " (a value is JSON when it parses as JSON, else a string)"
+        _fail(f"invalid setting: {exc}{hint if isinstance(exc, TypeError) else ''}", EXIT_USAGE)

@@ -100,6 +100,43 @@ class Settings(BaseSettings):
         description="Seconds between maintenance runs: scheduled key rotation and pruning of "
         "expired revocations and used client assertions.",
     )
+    throttle_window: int = Field(
+        300, ge=1, description="Seconds a failed client authentication counts against its keys."
+    )
+    throttle_source_free: int = Field(
+        10,
+        ge=0,
+        description="Failed authentications per source address (IPv6: per /64) in the window "
+        "before back-off starts.",
+    )
+    throttle_source_cap: float = Field(
+        300.0, gt=0, description="Longest block of a source address, in seconds."
+    )
+    throttle_client_free: int = Field(
+        20,
+        ge=0,
+        description="Failed authentications per (tenant, clientId) in the window before back-off "
+        "starts (from all sources together).",
+    )
+    throttle_client_cap: float = Field(
+        10.0,
+        gt=0,
+        description="Longest block of a client, in seconds: short, so that an attacker cannot "
+        "lock a legitimate client out for long.",
+    )
+    token_rate_limit: float = Field(
+        500.0,
+        ge=0,
+        description="Tokens a client may get per second from one node (0: unlimited).",
+    )
+    token_rate_burst: int = Field(
+        1000, ge=1, description="Tokens a client may get at once from one node."
+    )
+    redis_url: str | None = Field(
+        None,
+        description="Redis URL for the throttle's shared counters (redis://host:6379/0). Unset: "
+        "the database.",
+    )
     bootstrap_demo: bool = Field(
         True,
         description="On an empty database, create the tenant 'demo' and print its credentials.",

@@ -27,9 +27,10 @@ from realmgate.server.core.assertions import (
     assertion_client_id,
 )
 from realmgate.server.core.realms import Directory, Realm
+from realmgate.server.core.throttle import Throttle, source_key
 from realmgate.server.crypto import SecretHasher
 from realmgate.server.storage.records import ClientRecord
-from realmgate.wire.errors import InvalidClient, InvalidRequest
+from realmgate.wire.errors import InvalidClient, InvalidRequest, TooManyRequests
 from realmgate.wire.forms import Form
 
 log = logging.getLogger("realmgate.auth")
@@ -107,12 +108,29 @@ def secret_matches(
 
 
 class ClientAuthenticator:
-    def __init__(self, directory: Directory, assertions: AssertionVerifier | None = None):
+    def __init__(
+        self,
+        directory: Directory,
+        assertions: AssertionVerifier | None = None,
+        throttle: Throttle | None = None,
+    ):
         self.directory = directory
         self.assertions = assertions or AssertionVerifier(directory)
+        self.throttle = throttle
 
-    async def authenticate(self, realm: Realm, creds: Credentials, now: int) -> ClientRecord:
+    async def authenticate(
+        self, realm: Realm, creds: Credentials, now: int, source: str | None = None
+    ) -> ClientRecord:
         basic = creds.method == "client_secret_basic"
+        src = source_key(source)
+        if self.throttle is not None:
+            wait = self.throttle.retry_after(src, realm.shortcode, creds.client_id)
+            if wait is not None:
+                log.info(
+                    "client authentication throttled",
+                    extra={"event": "auth.throttled", "tenant": realm.shortcode, "key": src},
+                )
+                raise TooManyRequests(wait)
         client: ClientRecord | None = None
         if len(creds.client_id) <= MAX_CREDENTIAL_CHARS:
             client = await self.directory.client(realm.shortcode, creds.client_id)
@@ -120,8 +138,15 @@ class ClientAuthenticator:
         if reason is not None:
             log.info(
                 "client authentication failed",
-                extra={"tenant": realm.shortcode, "reason": reason, "method": creds.method},
+                extra={
+                    "event": "auth.failed",
+                    "tenant": realm.shortcode,
+                    "reason": reason,
+                    "method": creds.method,
+                },
             )
+            if self.throttle is not None:
+                await self.throttle.failed(src, realm.shortcode, creds.client_id)
             raise InvalidClient.for_scheme(realm.shortcode, basic=basic)
         assert client is not None
         return client

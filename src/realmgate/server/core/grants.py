@@ -13,8 +13,14 @@ from typing import Any
 from realmgate.server.core.client_auth import ClientAuthenticator, extract_credentials
 from realmgate.server.core.policy import audience, granted_scope
 from realmgate.server.core.realms import Directory
+from realmgate.server.core.throttle import RateLimiter
 from realmgate.server.core.tokens import issue_token
-from realmgate.wire.errors import InvalidRequest, RealmNotFound, UnsupportedGrantType
+from realmgate.wire.errors import (
+    InvalidRequest,
+    RealmNotFound,
+    TooManyRequests,
+    UnsupportedGrantType,
+)
 from realmgate.wire.forms import Form
 
 GRANT_TYPE = "client_credentials"
@@ -25,6 +31,7 @@ class TokenRequest:
     tenant: str
     form: Form
     authorization: str | None
+    source: str | None = None  # the peer address, for throttling
 
 
 class ClientCredentialsGrant:
@@ -37,6 +44,8 @@ class ClientCredentialsGrant:
         self.directory = directory
         self.clock = clock
         self.authenticator = authenticator or ClientAuthenticator(directory)
+        settings = directory.settings
+        self.rate_limiter = RateLimiter(settings.token_rate_limit, settings.token_rate_burst)
 
     async def handle(self, request: TokenRequest) -> dict[str, Any]:
         realm = await self.directory.realm(request.tenant)
@@ -49,7 +58,10 @@ class ClientCredentialsGrant:
             raise UnsupportedGrantType()
         creds = extract_credentials(request.form, request.authorization, realm.shortcode)
         now = int(self.clock())
-        client = await self.authenticator.authenticate(realm, creds, now)
+        client = await self.authenticator.authenticate(realm, creds, now, request.source)
+        wait = self.rate_limiter.take(f"{realm.shortcode}:{client.client_id}")
+        if wait is not None:
+            raise TooManyRequests(wait, "Token rate limit exceeded; retry later.")
         scope = granted_scope(realm.tenant, client, request.form.get("scope"))
         aud = audience(client, self.directory.settings.audience, request.form.get_all("resource"))
         return issue_token(realm, client, scope=scope, audience=aud, now=now)

@@ -61,7 +61,9 @@ class TokenIntrospection:
         if realm is None:
             raise RealmNotFound()
         creds = extract_credentials(request.form, request.authorization, realm.shortcode)
-        client = await self.authenticator.authenticate(realm, creds, int(self.clock()))
+        client = await self.authenticator.authenticate(
+            realm, creds, int(self.clock()), request.source
+        )
         token = request.form.get("token")
         if token is None:
             raise InvalidRequest("Missing parameter: token")

@@ -20,10 +20,12 @@ from realmgate.server.core.client_auth import ClientAuthenticator
 from realmgate.server.core.grants import ClientCredentialsGrant
 from realmgate.server.core.introspection import TokenIntrospection
 from realmgate.server.core.realms import Directory
+from realmgate.server.core.throttle import FailureCounters, Throttle, ThrottlePolicy
 from realmgate.server.http.metrics import Metrics, metrics_endpoint
 from realmgate.server.http.oauth import routes as oauth_routes
 from realmgate.server.http.responses import jsend_error, jsend_fail, json_response, oauth_error
 from realmgate.server.http.state import AppState
+from realmgate.server.redis_counters import RedisCounters
 from realmgate.server.runtime import Runtime
 from realmgate.server.settings import Settings
 from realmgate.wire.errors import MethodNotAllowed, OAuthError, ServerError
@@ -91,7 +93,11 @@ async def _maintenance(admin: Admin, settings: Settings) -> None:
                 )
                 for tenant in rotated:
                     log.info("scheduled key rotation", extra={"tenant": tenant})
-            await anyio.to_thread.run_sync(admin.store.prune_expired, int(time.time()))
+            now = int(time.time())
+            await anyio.to_thread.run_sync(admin.store.prune_expired, now)
+            await anyio.to_thread.run_sync(
+                admin.store.prune_auth_failures, now - settings.throttle_window
+            )
         except Exception:
             log.warning("maintenance run failed; retrying", exc_info=True)
 
@@ -100,7 +106,17 @@ def create_app(runtime: Runtime) -> Starlette:
     settings = runtime.settings
     directory = Directory(runtime.store, runtime.vault, settings)
     directory.start_at_head()
-    authenticator = ClientAuthenticator(directory)
+    counters: FailureCounters = (
+        RedisCounters(settings.redis_url) if settings.redis_url else runtime.store
+    )
+    policy = ThrottlePolicy(
+        window=settings.throttle_window,
+        source_free=settings.throttle_source_free,
+        source_cap=settings.throttle_source_cap,
+        client_free=settings.throttle_client_free,
+        client_cap=settings.throttle_client_cap,
+    )
+    authenticator = ClientAuthenticator(directory, throttle=Throttle(counters, policy))
     state = AppState(
         settings=settings,
         store=runtime.store,

@@ -50,6 +50,7 @@ async def _form_request(request: Request, state: AppState) -> TokenRequest:
         tenant=request.path_params["tenant"],
         form=parse_form(body),
         authorization=request.headers.get("authorization"),
+        source=request.client.host if request.client else None,
     )
 
 
