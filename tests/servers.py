@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -59,12 +60,19 @@ class Server:
     """One ``realmgate serve`` process; ``cli()`` runs admin commands on the same database."""
 
     def __init__(
-        self, data_dir: Path, database_url: str | None, extra_env: dict[str, str] | None = None
+        self,
+        data_dir: Path,
+        database_url: str | None,
+        extra_env: dict[str, str] | None = None,
+        *,
+        scheme: str = "http",
+        verify: ssl.SSLContext | bool = True,
     ):
         self.data_dir = data_dir
         self.database_url = database_url
         self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.base_url = f"{scheme}://127.0.0.1:{self.port}"
+        self.verify = verify
         self.env = {
             **os.environ,
             "COLUMNS": "250",
@@ -98,13 +106,16 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self.stop()
                 raise RuntimeError(f"realmgate serve exited early:\n{self.output()}")
             try:
-                if httpx.get(f"{self.base_url}/health/live", timeout=1).status_code == 200:
+                live = httpx.get(f"{self.base_url}/health/live", timeout=1, verify=self.verify)
+                if live.status_code == 200:
                     break
             except httpx.TransportError:
                 time.sleep(0.05)
         else:
+            self.stop()
             raise RuntimeError(f"realmgate serve did not come up:\n{self.output()}")
         self.demo = self.demo or self._parse_demo()
 

@@ -6,15 +6,15 @@ import logging
 import os
 import shlex
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-import uvicorn
 
 from realmgate.cli.context import DatabaseUrl, DataDir, make_settings, runtime
-from realmgate.cli.output import console
+from realmgate.cli.output import console, fail
 from realmgate.server.core.admin import Admin, IssuedCredentials
 from realmgate.server.http.app import create_app
+from realmgate.server.http.runner import ExposureError, check_exposure, run
 from realmgate.server.settings import Settings
 
 DEMO_TENANT = "demo"
@@ -60,6 +60,17 @@ def serve(
     master_key_file: Annotated[
         Path | None, typer.Option(help="Master key file [default: DATA_DIR/master.key].")
     ] = None,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="PEM certificate file: serve HTTPS (TLS 1.2+).")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key file.")] = None,
+    forwarded_allow_ips: Annotated[
+        str | None, typer.Option(help="Trusted reverse proxies (comma-separated addresses).")
+    ] = None,
+    insecure_http: Annotated[
+        bool | None,
+        typer.Option("--insecure-http", help="Allow plain HTTP on a non-loopback address."),
+    ] = None,
 ) -> None:
     """Run the authorization server and the tenant API on one port."""
     settings = make_settings(
@@ -72,7 +83,15 @@ def serve(
         api_base_url=api_base_url,
         log_level=log_level,
         master_key_file=master_key_file,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        forwarded_allow_ips=forwarded_allow_ips,
+        insecure_http=insecure_http,
     )
+    try:
+        check_exposure(settings)
+    except ExposureError as exc:
+        fail(str(exc), 2)
     level = settings.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLevelName(level)))
@@ -80,28 +99,16 @@ def serve(
         if settings.bootstrap_demo and rt.store.count_tenants() == 0:
             creds = Admin(rt.store, rt.vault, settings).create_tenant(DEMO_TENANT, name="Demo")
             print_demo_credentials(creds, settings)
+        scheme = "https" if settings.tls_cert else "http"
         console.print(
-            f"realmgate listening on http://{settings.host}:{settings.port} "
+            f"realmgate listening on {scheme}://{settings.host}:{settings.port} "
             f"(issuer base {settings.sso_base}, database {rt.store.engine.dialect.name}, "
             f"{settings.workers} worker{'s' if settings.workers > 1 else ''})",
             highlight=False,
         )
-        common: dict[str, Any] = {
-            "host": settings.host,
-            "port": settings.port,
-            "log_level": settings.log_level.lower(),
-            "access_log": False,
-            "server_header": False,
-            "timeout_graceful_shutdown": 10,
-        }
         if settings.workers == 1:
-            uvicorn.run(create_app(rt), **common)
+            run(settings, create_app(rt))
             return
     # Several workers: each imports the app factory and reads the same settings from the env.
     os.environ.update(settings.to_env())
-    uvicorn.run(
-        "realmgate.server.http.asgi:app_from_env",
-        factory=True,
-        workers=settings.workers,
-        **common,
-    )
+    run(settings, None)

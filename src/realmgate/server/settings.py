@@ -45,6 +45,20 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address to bind.")
     port: int = Field(8080, ge=0, le=65535, description="Port to bind.")
+    tls_cert: Path | None = Field(
+        None, description="PEM certificate (chain) file: serve HTTPS, TLS 1.2 or newer."
+    )
+    tls_key: Path | None = Field(None, description="PEM private key file of the certificate.")
+    forwarded_allow_ips: str | None = Field(
+        None,
+        description="Comma-separated addresses of trusted reverse proxies whose "
+        "X-Forwarded-For/-Proto headers are believed (for client addresses in throttling and "
+        "logs; never for issuer URLs).",
+    )
+    insecure_http: bool = Field(
+        False,
+        description="Allow plain HTTP on a non-loopback address (for a private network only).",
+    )
     workers: int = Field(
         1,
         ge=1,
@@ -180,7 +194,8 @@ class Settings(BaseSettings):
 
     @property
     def sso_base(self) -> str:
-        base = self.issuer_base_url or f"http://{self.host}:{self.port}"
+        scheme = "https" if self.tls_cert else "http"
+        base = self.issuer_base_url or f"{scheme}://{self.host}:{self.port}"
         return base.rstrip("/")
 
     @property

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from typing import Any
 
 import anyio.to_thread
@@ -106,7 +105,9 @@ class AssertionVerifier:
         if self._jwks is not None:
             await self._jwks.aclose()
 
-    async def _key(self, realm: Realm, client: ClientRecord, header: dict[str, Any]) -> Any:
+    async def _key(
+        self, realm: Realm, client: ClientRecord, header: dict[str, Any], now: int
+    ) -> Any:
         alg = header.get("alg")
         if client.auth_method == "client_secret_jwt":
             if alg not in HMAC_ALGS or client.secret_enc is None:
@@ -114,7 +115,7 @@ class AssertionVerifier:
             keys = [self.directory.vault.decrypt_client_secret(client, client.secret_enc)]
             if (
                 client.previous_secret_enc
-                and (client.previous_secret_expires_at or 0) > time.time()
+                and (client.previous_secret_expires_at or 0) > now
             ):
                 keys.append(
                     self.directory.vault.decrypt_client_secret(client, client.previous_secret_enc)
@@ -140,7 +141,7 @@ class AssertionVerifier:
         header = _segment(assertion, 0)
         if "crit" in header:
             raise AssertionInvalid("unsupported critical header")
-        keys = await self._key(realm, client, header)
+        keys = await self._key(realm, client, header, now)
         alg = str(header.get("alg"))
         claims: dict[str, Any] | None = None
         for key in keys:

@@ -1,0 +1,91 @@
+"""Running the app on uvicorn: one process or several workers, plain HTTP or TLS 1.2+.
+
+Exposure rules: binding a non-loopback address needs TLS (``--tls-cert``/``--tls-key``), or a
+trusted TLS-terminating reverse proxy (``--forwarded-allow-ips``), or an explicit
+``--insecure-http``; and the public issuer URL must then be configured, because issuer URLs
+never come from request headers.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import ssl
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from uvicorn.supervisors import Multiprocess
+
+from realmgate.server.settings import Settings
+
+FACTORY = "realmgate.server.http.asgi:app_from_env"
+
+
+class ExposureError(Exception):
+    """The server would be reachable from other hosts without TLS or a public issuer URL."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(settings: Settings) -> None:
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise ExposureError("TLS needs both --tls-cert and --tls-key")
+    if is_loopback(settings.host):
+        return
+    if (
+        settings.tls_cert is None
+        and not settings.forwarded_allow_ips
+        and not settings.insecure_http
+    ):
+        raise ExposureError(
+            f"refusing to serve plain HTTP on {settings.host}: pass --tls-cert and --tls-key, "
+            "or --forwarded-allow-ips for a TLS-terminating reverse proxy, or --insecure-http"
+        )
+    if settings.issuer_base_url is None:
+        raise ExposureError(
+            f"serving on {settings.host} needs the public URL: pass --issuer-base-url "
+            "(and --api-base-url if the API has its own host)"
+        )
+
+
+class TlsConfig(uvicorn.Config):
+    """uvicorn's config with TLS 1.2 as the lowest protocol version."""
+
+    def load(self) -> None:
+        super().load()
+        if self.ssl is not None:
+            self.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
+
+
+def _options(settings: Settings) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level.lower(),
+        "access_log": False,
+        "server_header": False,
+        "timeout_graceful_shutdown": 10,
+    }
+    if settings.tls_cert is not None:
+        options.update(ssl_certfile=str(settings.tls_cert), ssl_keyfile=str(settings.tls_key))
+    if settings.forwarded_allow_ips:
+        options.update(proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips)
+    else:
+        options.update(proxy_headers=False)
+    return options
+
+
+def run(settings: Settings, app: Starlette | None) -> None:
+    """Serve ``app`` in this process, or (``app`` None) the factory in ``settings.workers``."""
+    if app is not None:
+        uvicorn.Server(TlsConfig(app, **_options(settings))).run()
+        return
+    config = TlsConfig(FACTORY, factory=True, workers=settings.workers, **_options(settings))
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
