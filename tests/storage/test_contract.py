@@ -151,10 +151,24 @@ def test_rotate_keys_retires_the_active_key(store: SqlStore) -> None:
     assert [k.kid for k in store.list_keys("acme")] == ["k2", "k1"]  # newest first
 
 
-def test_replace_key_material(store: SqlStore) -> None:
-    store.create_tenant(tenant(), [client()], [key()])
-    store.replace_key_material([key(private_key_enc=b"rewrapped")])
+def test_replace_encrypted_material_at_once(store: SqlStore) -> None:
+    jwt_client = client(cid="jwt", auth_method="client_secret_jwt", secret_enc=b"old-ct")
+    store.create_tenant(tenant(), [client(), jwt_client], [key()])
+    store.put_meta("pepper", b"old-pepper")
+    secrets = store.list_encrypted_secrets()
+    assert [(s.client_id, s.secret_enc, s.previous_secret_enc) for s in secrets] == [
+        ("jwt", b"old-ct", None)
+    ]
+    store.replace_encrypted_material(
+        [key(private_key_enc=b"rewrapped")],
+        [replace(secrets[0], secret_enc=b"new-ct", previous_secret_enc=b"prev-ct")],
+        {"pepper": b"new-pepper"},
+    )
     assert store.list_all_keys()[0].private_key_enc == b"rewrapped"
+    moved = store.get_client("acme", "jwt")
+    assert moved is not None
+    assert (moved.secret_enc, moved.previous_secret_enc) == (b"new-ct", b"prev-ct")
+    assert store.get_meta("pepper") == b"new-pepper"
 
 
 def test_every_write_appends_to_the_change_feed(store: SqlStore) -> None:

@@ -76,3 +76,43 @@ def test_hasher_compares_against_a_dummy_when_nothing_is_stored() -> None:
     assert not h.matches("s", h.hash("t"))
     assert not h.matches("s", None)
     assert "p" * 8 not in repr(h)
+
+
+def test_rewrap_moves_everything_to_the_new_key(tmp_path: Path) -> None:
+    import anyio
+
+    from realmgate.server.core.admin import Admin
+    from realmgate.server.core.grants import ClientCredentialsGrant, TokenRequest
+    from realmgate.server.core.realms import Directory
+    from realmgate.server.crypto import create_key_file
+    from realmgate.server.vault import rewrap
+    from realmgate.wire.forms import parse_form
+
+    rt = open_runtime(settings(tmp_path))
+    admin = Admin(rt.store, rt.vault, rt.settings)
+    creds = admin.create_tenant("acme", signing_alg="ES256")
+    jwt_client = admin.create_client("acme", "hmac", auth_method="client_secret_jwt")
+    admin.rotate_secret("acme", "hmac", grace=3600)  # two encrypted secrets
+    new_key = create_key_file(tmp_path / "new.key")
+    assert rewrap(rt.store, rt.vault, new_key) == (1, 1)
+    rt.close()
+    assert jwt_client.client_secret
+
+    # the old key no longer opens the database; the new one does, and everything works
+    with pytest.raises(MasterKeyError):
+        open_runtime(settings(tmp_path))
+    rt2 = open_runtime(settings(tmp_path, master_key_file=tmp_path / "new.key"))
+    grant = ClientCredentialsGrant(Directory(rt2.store, rt2.vault, rt2.settings))
+    body = (
+        f"grant_type=client_credentials&client_id={creds.client_id}"
+        f"&client_secret={creds.client_secret}"
+    )
+    result = anyio.run(grant.handle, TokenRequest("acme", parse_form(body.encode()), None))
+    assert result["token_type"] == "Bearer"
+    stored = rt2.store.get_client("acme", "hmac")
+    assert stored is not None
+    assert stored.secret_enc is not None
+    assert stored.previous_secret_enc is not None
+    assert rt2.vault.decrypt_client_secret(stored, stored.secret_enc)
+    assert rt2.vault.decrypt_client_secret(stored, stored.previous_secret_enc)
+    rt2.close()

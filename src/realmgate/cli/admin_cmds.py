@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from realmgate.cli.context import DatabaseUrl, DataDir, JsonFlag, admin
+from realmgate.cli.context import DatabaseUrl, DataDir, JsonFlag, admin, make_settings, runtime
 from realmgate.cli.output import console, emit_json, fail, table
 from realmgate.server.core.admin import IssuedCredentials
 from realmgate.server.core.tenant_settings import represent
+from realmgate.server.crypto import MasterKeyError, create_key_file, read_key_file
 from realmgate.server.storage.records import ClientRecord, KeyRecord
+from realmgate.server.vault import rewrap
 
 tenant_app = typer.Typer(
     help="Tenants (realms): onboard, list, show, delete.", no_args_is_help=True
@@ -240,6 +243,36 @@ def keys_rotate(
         emit_json(_key(key))
         return
     console.print(f"New signing key {key.kid} ({key.alg}) for tenant {tenant!r}.")
+
+
+@keys_app.command("rewrap")
+def keys_rewrap(
+    new_key_file: Annotated[
+        Path,
+        typer.Option(
+            "--new-key-file",
+            help="File (mode 0600) with the new master key; created with a fresh key if absent.",
+        ),
+    ],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Move every encrypted key and secret to a new master key (stop every node first)."""
+    try:
+        new_key = read_key_file(new_key_file) or create_key_file(new_key_file)
+    except MasterKeyError as exc:
+        fail(str(exc), 2)
+    with runtime(make_settings(data_dir=data_dir, database_url=database_url)) as rt:
+        try:
+            moved_keys, moved_secrets = rewrap(rt.store, rt.vault, new_key)
+        except MasterKeyError as exc:
+            fail(str(exc))
+    console.print(
+        f"Re-encrypted {moved_keys} signing keys and {moved_secrets} client secrets under the "
+        f"new master key in {new_key_file}. Now give every node that key "
+        "(REALMGATE_MASTER_KEY_FILE or REALMGATE_MASTER_KEY) before starting it.",
+        highlight=False,
+    )
 
 
 # audit -----------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from realmgate.server.crypto import (
     KEY_BYTES,
@@ -68,4 +68,41 @@ def open_vault(settings: Settings, store: Store) -> Vault:
     return Vault(aead=aead, hasher=SecretHasher(pepper))
 
 
-__all__ = ["MasterKeyError", "Vault", "open_vault"]
+def rewrap(store: Store, old: Vault, new_key: bytes) -> tuple[int, int]:
+    """Re-encrypt every signing key, every kept client secret and the pepper under
+    ``new_key``, in one transaction. Returns (keys, client secrets) moved.
+
+    Run it with every node stopped, then give the nodes the new master key: a node still
+    holding the old key cannot decrypt what it loads afterwards."""
+    new = Aead(new_key)
+    keys = [
+        replace(
+            k,
+            private_key_enc=new.encrypt(
+                old.decrypt_signing_key(k.tenant, k.kid, k.private_key_enc),
+                f"signing-key:{k.tenant}:{k.kid}".encode(),
+            ),
+        )
+        for k in store.list_all_keys()
+    ]
+    secrets_ = []
+    for c in store.list_encrypted_secrets():
+        aad = f"client-secret:{c.tenant}:{c.client_id}".encode()
+
+        def move(blob: bytes | None, aad: bytes = aad) -> bytes | None:
+            return None if blob is None else new.encrypt(old.aead.decrypt(blob, aad), aad)
+
+        secrets_.append(
+            replace(
+                c, secret_enc=move(c.secret_enc), previous_secret_enc=move(c.previous_secret_enc)
+            )
+        )
+    stored_pepper = store.get_meta(PEPPER)
+    if stored_pepper is None:
+        raise MasterKeyError("this database has no pepper: nothing to rewrap")
+    pepper = new.encrypt(old.aead.decrypt(stored_pepper, PEPPER_AAD), PEPPER_AAD)
+    store.replace_encrypted_material(keys, secrets_, {PEPPER: pepper})
+    return len(keys), len(secrets_)
+
+
+__all__ = ["MasterKeyError", "Vault", "open_vault", "rewrap"]

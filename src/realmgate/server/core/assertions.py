@@ -113,10 +113,7 @@ class AssertionVerifier:
             if alg not in HMAC_ALGS or client.secret_enc is None:
                 raise AssertionInvalid("client_secret_jwt needs an HMAC algorithm")
             keys = [self.directory.vault.decrypt_client_secret(client, client.secret_enc)]
-            if (
-                client.previous_secret_enc
-                and (client.previous_secret_expires_at or 0) > now
-            ):
+            if client.previous_secret_enc and (client.previous_secret_expires_at or 0) > now:
                 keys.append(
                     self.directory.vault.decrypt_client_secret(client, client.previous_secret_enc)
                 )

@@ -12,6 +12,7 @@ from realmgate.server.storage.records import (
     AuditEvent,
     Change,
     ClientRecord,
+    EncryptedSecrets,
     KeyRecord,
     RevokedToken,
     TenantRecord,
@@ -54,7 +55,10 @@ class Store(Protocol):
         ...
 
     def list_all_keys(self) -> list[KeyRecord]: ...
-    def replace_key_material(self, keys: list[KeyRecord]) -> None: ...
+    def list_encrypted_secrets(self) -> list[EncryptedSecrets]: ...
+    def replace_encrypted_material(
+        self, keys: list[KeyRecord], secrets: list[EncryptedSecrets], meta_values: dict[str, bytes]
+    ) -> None: ...
 
     def tenants_with_keys_older_than(self, older_than: int, limit: int) -> list[str]: ...
     def rotate_keys_if_older(

@@ -108,3 +108,13 @@ class AuditEvent:
     target: str
     details: dict[str, Any] = field(default_factory=dict)
     id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EncryptedSecrets:
+    """A client's encrypted secrets (client_secret_jwt), as ``keys rewrap`` moves them."""
+
+    tenant: str
+    client_id: str
+    secret_enc: bytes | None = field(repr=False)
+    previous_secret_enc: bytes | None = field(repr=False)

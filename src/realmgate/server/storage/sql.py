@@ -39,6 +39,7 @@ from realmgate.server.storage.protocols import DuplicateError
 from realmgate.server.storage.records import (
     Change,
     ClientRecord,
+    EncryptedSecrets,
     KeyRecord,
     RevokedToken,
     TenantRecord,
@@ -80,6 +81,10 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def _opt_bytes(value: Any) -> bytes | None:
+    return None if value is None else bytes(value)
 
 
 class SqlStore(SecurityStoreMixin):
@@ -240,7 +245,30 @@ class SqlStore(SecurityStoreMixin):
             conn.execute(insert(signing_keys).values(**key_values(new)))
             self._changed(conn, tenant, "keys", new.kid)
 
-    def replace_key_material(self, keys: list[KeyRecord]) -> None:
+    def list_encrypted_secrets(self) -> list[EncryptedSecrets]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    clients.c.tenant,
+                    clients.c.client_id,
+                    clients.c.secret_enc,
+                    clients.c.previous_secret_enc,
+                ).where(
+                    (clients.c.secret_enc.is_not(None))
+                    | (clients.c.previous_secret_enc.is_not(None))
+                )
+            ).all()
+        return [
+            EncryptedSecrets(
+                r.tenant, r.client_id, _opt_bytes(r.secret_enc), _opt_bytes(r.previous_secret_enc)
+            )
+            for r in rows
+        ]
+
+    def replace_encrypted_material(
+        self, keys: list[KeyRecord], secrets: list[EncryptedSecrets], meta_values: dict[str, bytes]
+    ) -> None:
+        """Swap every ciphertext at once (``keys rewrap``): all of it or nothing."""
         with self._tx() as conn:
             for k in keys:
                 conn.execute(
@@ -248,6 +276,14 @@ class SqlStore(SecurityStoreMixin):
                     .where(signing_keys.c.tenant == k.tenant, signing_keys.c.kid == k.kid)
                     .values(private_key_enc=k.private_key_enc)
                 )
+            for c in secrets:
+                conn.execute(
+                    update(clients)
+                    .where(clients.c.tenant == c.tenant, clients.c.client_id == c.client_id)
+                    .values(secret_enc=c.secret_enc, previous_secret_enc=c.previous_secret_enc)
+                )
+            for name, value in meta_values.items():
+                conn.execute(update(meta).where(meta.c.name == name).values(value=value))
 
     def tenants_with_keys_older_than(self, older_than: int, limit: int) -> list[str]:
         with self.engine.connect() as conn:
