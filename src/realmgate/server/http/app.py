@@ -23,6 +23,7 @@ from realmgate.server.core.realms import Directory
 from realmgate.server.core.throttle import FailureCounters, Throttle, ThrottlePolicy
 from realmgate.server.http.metrics import Metrics, metrics_endpoint
 from realmgate.server.http.oauth import routes as oauth_routes
+from realmgate.server.http.openapi import document
 from realmgate.server.http.responses import jsend_error, jsend_fail, json_response, oauth_error
 from realmgate.server.http.state import AppState
 from realmgate.server.redis_counters import RedisCounters
@@ -45,6 +46,10 @@ async def ready(request: Request) -> Response:
         log.warning("readiness check: database unreachable")
         return json_response({"status": "unavailable", "database": "unreachable"}, 503)
     return json_response({"status": "ok", "database": "ok"})
+
+
+async def openapi(request: Request) -> Response:
+    return json_response(document())
 
 
 def _is_oauth(path: str) -> bool:
@@ -142,6 +147,7 @@ def create_app(runtime: Runtime) -> Starlette:
             Route("/health/live", live, methods=["GET"]),
             Route("/health/ready", ready, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
+            Route("/openapi.json", openapi, methods=["GET"]),
         ],
         exception_handlers={HTTPException: http_error, Exception: unhandled},
         lifespan=lifespan,
