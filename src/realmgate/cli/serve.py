@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import shlex
 from pathlib import Path
@@ -14,6 +13,7 @@ from realmgate.cli.context import DatabaseUrl, DataDir, make_settings, runtime
 from realmgate.cli.output import console, fail
 from realmgate.server.core.admin import Admin, IssuedCredentials
 from realmgate.server.http.app import create_app
+from realmgate.server.http.observability import configure_logging
 from realmgate.server.http.runner import ExposureError, check_exposure, run
 from realmgate.server.settings import Settings
 
@@ -92,9 +92,7 @@ def serve(
         check_exposure(settings)
     except ExposureError as exc:
         fail(str(exc), 2)
-    level = settings.log_level.upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    configure_logging(settings.log_level, settings.log_format)
     with runtime(settings) as rt:
         if settings.bootstrap_demo and rt.store.count_tenants() == 0:
             creds = Admin(rt.store, rt.vault, settings).create_tenant(DEMO_TENANT, name="Demo")

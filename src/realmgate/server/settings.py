@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -159,6 +160,13 @@ class Settings(BaseSettings):
         65536, ge=1024, description="Largest request body accepted; larger ones get 413."
     )
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as text or as one JSON object per line."
+    )
+    access_log: bool = Field(
+        False,
+        description="Log every request: method, path without query string, status, duration.",
+    )
 
     def to_env(self) -> dict[str, str]:
         """These settings as ``REALMGATE_*`` variables, for worker processes."""

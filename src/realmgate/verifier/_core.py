@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -80,7 +81,15 @@ def _number(claims: dict[str, Any], name: str, *, required: bool) -> float | Non
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidTokenError(f"The access token's '{name}' claim is malformed")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float
+        number = math.inf
+    # JSON parsers accept NaN and Infinity: a NaN exp would never expire (every comparison
+    # with NaN is false), an infinite one overflows int() later. Neither is a time.
+    if not math.isfinite(number):
+        raise InvalidTokenError(f"The access token's '{name}' claim is malformed")
+    return number
 
 
 def check_claims(claims: dict[str, Any], policy: TokenPolicy, now: float) -> AccessTokenClaims:

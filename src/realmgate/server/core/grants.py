@@ -5,6 +5,7 @@ realm → grant type → client authentication → scope → audience → issue.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from realmgate.wire.errors import (
 from realmgate.wire.forms import Form
 
 GRANT_TYPE = "client_credentials"
+# Audit lines of issued tokens (raise this logger's level to silence them).
+token_log = logging.getLogger("realmgate.audit.tokens")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,4 +67,15 @@ class ClientCredentialsGrant:
             raise TooManyRequests(wait, "Token rate limit exceeded; retry later.")
         scope = granted_scope(realm.tenant, client, request.form.get("scope"))
         aud = audience(client, self.directory.settings.audience, request.form.get_all("resource"))
-        return issue_token(realm, client, scope=scope, audience=aud, now=now)
+        response = issue_token(realm, client, scope=scope, audience=aud, now=now)
+        if token_log.isEnabledFor(logging.INFO):
+            token_log.info(
+                "token issued",
+                extra={
+                    "event": "token.issued",
+                    "tenant": realm.shortcode,
+                    "client_id": client.client_id,
+                    "expires_in": response["expires_in"],
+                },
+            )
+        return response

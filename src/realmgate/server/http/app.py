@@ -23,6 +23,7 @@ from realmgate.server.core.realms import Directory
 from realmgate.server.core.throttle import FailureCounters, Throttle, ThrottlePolicy
 from realmgate.server.http.metrics import Metrics, metrics_endpoint
 from realmgate.server.http.oauth import routes as oauth_routes
+from realmgate.server.http.observability import RequestContextMiddleware
 from realmgate.server.http.openapi import document
 from realmgate.server.http.responses import jsend_error, jsend_fail, json_response, oauth_error
 from realmgate.server.http.state import AppState
@@ -152,6 +153,7 @@ def create_app(runtime: Runtime) -> Starlette:
         exception_handlers={HTTPException: http_error, Exception: unhandled},
         lifespan=lifespan,
     )
+    app.add_middleware(RequestContextMiddleware, access_log_enabled=settings.access_log)
     app.state.realmgate = state
     app.state.metrics = state.metrics
     return app

@@ -5,10 +5,13 @@ from __future__ import annotations
 from starlette.applications import Starlette
 
 from realmgate.server.http.app import create_app
+from realmgate.server.http.observability import configure_logging
 from realmgate.server.runtime import open_runtime
 from realmgate.server.settings import Settings
 
 
 def app_from_env() -> Starlette:
     """Build the app from ``REALMGATE_*`` variables; the parent process has migrated already."""
-    return create_app(open_runtime(Settings(), upgrade=False))
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(open_runtime(settings, upgrade=False))
