@@ -30,6 +30,7 @@ from realmgate.server.http.state import AppState
 from realmgate.server.redis_counters import RedisCounters
 from realmgate.server.runtime import Runtime
 from realmgate.server.settings import Settings
+from realmgate.server.storage.notify import listen
 from realmgate.wire.errors import MethodNotAllowed, OAuthError, ServerError
 
 log = logging.getLogger("realmgate.http")
@@ -80,9 +81,24 @@ async def unhandled(request: Request, exc: Exception) -> Response:
     return jsend_error(500, "Internal server error")
 
 
-async def _poll_changes(directory: Directory, interval: float) -> None:
+class Waker:
+    """Wakes the change-feed reader early (a PostgreSQL notification arrived)."""
+
+    def __init__(self) -> None:
+        self._event = anyio.Event()
+
+    def wake(self) -> None:
+        self._event.set()
+
+    async def wait(self, timeout: float) -> None:
+        with anyio.move_on_after(timeout):
+            await self._event.wait()
+        self._event = anyio.Event()
+
+
+async def _poll_changes(directory: Directory, interval: float, waker: Waker) -> None:
     while True:
-        await anyio.sleep(interval)
+        await waker.wait(interval)
         try:
             await directory.poll_changes()
         except Exception:  # the database may be briefly away: keep serving from cache
@@ -134,8 +150,11 @@ def create_app(runtime: Runtime) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        waker = Waker()
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_poll_changes, directory, settings.cache_poll_interval)
+            tg.start_soon(_poll_changes, directory, settings.cache_poll_interval, waker)
+            if not settings.is_sqlite:
+                tg.start_soon(listen, settings.database, waker.wake)
             tg.start_soon(_maintenance, Admin(runtime.store, runtime.vault, settings), settings)
             yield
             tg.cancel_scope.cancel()

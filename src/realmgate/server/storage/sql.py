@@ -21,6 +21,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -55,6 +56,7 @@ from realmgate.server.storage.rows import (
 from realmgate.server.storage.sql_security import SecurityStoreMixin
 
 CHANGE_RETENTION_SECONDS = 24 * 3600
+NOTIFY_CHANNEL = "realmgate_changes"
 
 
 def normalize_url(url: str) -> str:
@@ -105,6 +107,9 @@ class SqlStore(SecurityStoreMixin):
     def _changed(conn: Connection, tenant: str, kind: str, key: str) -> None:
         now = int(time.time())
         conn.execute(insert(changes).values(tenant=tenant, kind=kind, key=key, at=now))
+        if conn.dialect.name == "postgresql":
+            # Delivered at commit: every listening node reads the feed at once.
+            conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
 
     # meta -------------------------------------------------------------------
     def get_meta(self, name: str) -> bytes | None:
