@@ -152,6 +152,7 @@ class Directory:
         self._clients: _Lru[ClientRecord] = _Lru(max_clients, ttl, clock)
         self.last_change_id = 0
         self.loads = 0  # database loads, for tests and metrics
+        self.hits = 0  # lookups answered from memory
         # Revoked token ids (tenant, jti) -> expiry, shared by all nodes through the change feed.
         self._revoked: dict[tuple[str, str], int] = {}
         self.wall_clock: Callable[[], float] = time.time
@@ -171,6 +172,7 @@ class Directory:
             return None
         cached = self._realms.get(shortcode)
         if cached is not _MISSING:
+            self.hits += 1
             return cached  # type: ignore[return-value]
         realm = await anyio.to_thread.run_sync(self.load_realm, shortcode)
         self._realms.put(shortcode, realm)
@@ -186,6 +188,7 @@ class Directory:
         key = (tenant, client_id)
         cached = self._clients.get(key)
         if cached is not _MISSING:
+            self.hits += 1
             return cached  # type: ignore[return-value]
         client = await anyio.to_thread.run_sync(self._load_client, tenant, client_id)
         self._clients.put(key, client)

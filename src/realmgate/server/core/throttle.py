@@ -81,6 +81,8 @@ class Throttle:
         self.policy = policy or ThrottlePolicy()
         self.clock = clock
         self._blocked: OrderedDict[str, float] = OrderedDict()
+        self.refused = 0  # requests answered 429 because a key was blocked
+        self.blocks = 0  # blocks started
 
     def retry_after(self, source: str, tenant: str, client_id: str) -> int | None:
         """Seconds to wait when the source or the client is blocked (memory only, no I/O)."""
@@ -93,7 +95,10 @@ class Throttle:
                     del self._blocked[key]
                 else:
                     worst = max(worst, until - now)
-        return int(worst) + 1 if worst > 0 else None
+        if worst > 0:
+            self.refused += 1
+            return int(worst) + 1
+        return None
 
     def _block(self, key: str, until: float) -> None:
         self._blocked[key] = max(until, self._blocked.get(key, 0.0))
@@ -124,6 +129,7 @@ class Throttle:
             log.warning("auth throttle: cannot count a failure", exc_info=True)
             return
         for key, until in blocks:
+            self.blocks += 1
             self._block(key, until)
             log.warning(
                 "auth throttle: %s blocked for %.0f s",

@@ -138,7 +138,8 @@ def create_app(runtime: Runtime) -> Starlette:
         client_free=settings.throttle_client_free,
         client_cap=settings.throttle_client_cap,
     )
-    authenticator = ClientAuthenticator(directory, throttle=Throttle(counters, policy))
+    throttle = Throttle(counters, policy)
+    authenticator = ClientAuthenticator(directory, throttle=throttle)
     state = AppState(
         settings=settings,
         store=runtime.store,
@@ -171,6 +172,25 @@ def create_app(runtime: Runtime) -> Starlette:
         ],
         exception_handlers={HTTPException: http_error, Exception: unhandled},
         lifespan=lifespan,
+    )
+    metrics = state.metrics
+    metrics.observe(
+        "realmgate_cache_hits",
+        "Realm and client lookups answered from memory.",
+        lambda: directory.hits,
+    )
+    metrics.observe(
+        "realmgate_cache_loads",
+        "Realm and client lookups loaded from the database.",
+        lambda: directory.loads,
+    )
+    metrics.observe(
+        "realmgate_throttle_refused",
+        "Requests refused with 429 by the auth throttle.",
+        lambda: throttle.refused,
+    )
+    metrics.observe(
+        "realmgate_throttle_blocks", "Blocks started by the auth throttle.", lambda: throttle.blocks
     )
     app.add_middleware(RequestContextMiddleware, access_log_enabled=settings.access_log)
     app.state.realmgate = state

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -26,10 +30,22 @@ class Metrics:
             registry=self.registry,
         )
 
+    def observe(self, name: str, documentation: str, read: Callable[[], int]) -> None:
+        """Export a counter that the core keeps as a plain integer (read at scrape time)."""
+        self.registry.register(_ReadCounter(name, documentation, read))
+
     def token(self, grant_type: str | None, outcome: str, seconds: float) -> None:
         known = grant_type if grant_type == "client_credentials" else "other"
         self.token_requests.labels(known, outcome).inc()
         self.token_latency.observe(seconds)
+
+
+class _ReadCounter(Collector):
+    def __init__(self, name: str, documentation: str, read: Callable[[], int]):
+        self._name, self._doc, self._read = name, documentation, read
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(self._name, self._doc, value=self._read())
 
 
 async def metrics_endpoint(request: Request) -> Response:
