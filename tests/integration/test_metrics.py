@@ -42,8 +42,8 @@ def test_metrics_count_what_happened(server: Server) -> None:
         )
     assert httpx.post(url, data={**form, "client_secret": "wrong"}).status_code == 401
     after = scrape(server)
-    ok = dict(grant_type="client_credentials", outcome="success")
-    bad = dict(grant_type="client_credentials", outcome="invalid_client")
+    ok = {"grant_type": "client_credentials", "outcome": "success"}
+    bad = {"grant_type": "client_credentials", "outcome": "invalid_client"}
     assert (
         value(after, "realmgate_token_requests_total", **ok)
         - value(before, "realmgate_token_requests_total", **ok)
