@@ -1,0 +1,46 @@
+"""The systemd unit we ship is checked by systemd itself, not just written."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_systemd_unit_verifies(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    assert analyze is not None, "systemd-analyze is needed (Debian package systemd)"
+    unit = (ROOT / "deploy" / "realmgate.service").read_text()
+    # Point ExecStart and EnvironmentFile at files that exist here, keep everything else.
+    exe = tmp_path / "realmgate"
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    env = tmp_path / "realmgate.env"
+    env.write_text((ROOT / "deploy" / "realmgate.env").read_text())
+    unit = unit.replace("/opt/realmgate/bin/realmgate", str(exe)).replace(
+        "/etc/realmgate/realmgate.env", str(env)
+    )
+    path = tmp_path / "realmgate.service"
+    path.write_text(unit)
+    result = subprocess.run(
+        [analyze, "verify", str(path)], capture_output=True, text=True, check=False, timeout=60
+    )
+    problems = [
+        line
+        for line in (result.stdout + result.stderr).splitlines()
+        if "realmgate.service" in line or "Unknown" in line or "Invalid" in line
+    ]
+    assert result.returncode == 0, result.stderr
+    assert problems == []
+
+
+def test_env_example_names_only_known_options() -> None:
+    from realmgate.server.settings import Settings
+
+    known = {f"REALMGATE_{name.upper()}" for name in Settings.model_fields}
+    for line in (ROOT / "deploy" / "realmgate.env").read_text().splitlines():
+        line = line.lstrip("# ").strip()
+        if line.startswith("REALMGATE_") and "=" in line:
+            assert line.split("=", 1)[0] in known, line
