@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from realmgate.server.core.introspection import realm_resolver
+from realmgate.server.core.introspection import realm_resolver, token_kid
 from realmgate.server.core.realms import Directory, Realm
 from realmgate.server.core.token_state import inactive_reason
 from realmgate.verifier import (
@@ -51,6 +51,7 @@ async def authenticate(directory: Directory, authorization: str | None) -> Calle
     realm = await directory.realm(tenant) if tenant else None
     if realm is None:
         raise InvalidTokenError("The access token's issuer is not trusted")
+    realm = await directory.realm_with_kid(realm, token_kid(token))
     now = time.time()
     policy = TokenPolicy(issuers=(realm.issuer,), audience=directory.settings.audience)
     claims = verify_token(token, realm_resolver(realm, now), policy, now=now)

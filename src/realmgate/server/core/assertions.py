@@ -66,9 +66,10 @@ def check_claims(claims: dict[str, Any], client_id: str, issuer: str, now: int) 
     aud = claims.get("aud")
     if not (aud == issuer or (isinstance(aud, list) and aud == [issuer])):
         raise AssertionInvalid("aud must be the realm's issuer")
-    exp = claims.get("exp")
-    if not isinstance(exp, int) or isinstance(exp, bool):
+    raw_exp = claims.get("exp")
+    if not isinstance(raw_exp, int | float) or isinstance(raw_exp, bool):
         raise AssertionInvalid("exp missing")
+    exp = int(raw_exp)  # NumericDate may be fractional (RFC 7519 §2)
     if exp + LEEWAY <= now:
         raise AssertionInvalid("assertion expired")
     if exp > now + MAX_ASSERTION_LIFETIME + LEEWAY:

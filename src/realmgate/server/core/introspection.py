@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio.to_thread
 
+from realmgate.jose import TokenDecodeError, peek_header
 from realmgate.server.core.admin import TENANT_ADMIN_ROLE
 from realmgate.server.core.client_auth import ClientAuthenticator, extract_credentials
 from realmgate.server.core.grants import TokenRequest
@@ -35,6 +36,14 @@ INACTIVE: dict[str, Any] = {"active": False}
 # A revoked token's exp is trusted only after its signature checked; still, cap how long
 # a deny-list entry can live.
 MAX_REVOCATION_SECONDS = 366 * 24 * 3600
+
+
+def token_kid(token: str) -> object:
+    """The unverified ``kid``, only to decide whether the realm's keys need a reload."""
+    try:
+        return peek_header(token).get("kid")
+    except TokenDecodeError:
+        return None
 
 
 def realm_resolver(realm: Realm, now: float) -> Callable[[str, str], tuple[PublicKey, str] | None]:
@@ -79,6 +88,7 @@ class TokenIntrospection:
 
     async def introspect(self, request: TokenRequest) -> dict[str, Any]:
         realm, _, token = await self._caller(request)
+        realm = await self.directory.realm_with_kid(realm, token_kid(token))
         claims = self._verify(realm, token)
         if claims is None or await inactive_reason(self.directory, realm, claims) is not None:
             return INACTIVE
@@ -91,6 +101,7 @@ class TokenIntrospection:
 
     async def revoke(self, request: TokenRequest) -> None:
         realm, caller, token = await self._caller(request)
+        realm = await self.directory.realm_with_kid(realm, token_kid(token))
         # An expired token needs no revocation; a bad one is answered 200 all the same.
         claims = self._verify(realm, token)
         if claims is None or claims.token_id is None:

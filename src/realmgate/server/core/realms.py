@@ -34,6 +34,9 @@ from realmgate.wire.names import is_client_id, is_shortcode
 PublicKey = RSAKey | ECKey | OKPKey
 
 V = TypeVar("V")
+GAP_WAIT = 60.0
+MAX_GAPS = 1000
+KID_RELOAD_INTERVAL = 1.0
 _MISSING = object()
 
 
@@ -156,6 +159,8 @@ class Directory:
         # Revoked token ids (tenant, jti) -> expiry, shared by all nodes through the change feed.
         self._revoked: dict[tuple[str, str], int] = {}
         self.wall_clock: Callable[[], float] = time.time
+        self._gaps: dict[int, float] = {}  # change ids not seen yet -> since when
+        self._reloaded: dict[str, float] = {}  # realm -> when a missing kid last reloaded it
 
     def load_realm(self, shortcode: str) -> Realm | None:
         """Synchronous load from the store (used on a miss and by the CLI)."""
@@ -222,6 +227,8 @@ class Directory:
 
     def _read_feed(self) -> tuple[list[Change], list[RevokedToken]]:
         changes = self.store.changes_since(self.last_change_id)
+        if self._gaps:
+            changes += self.store.changes_by_ids(sorted(self._gaps))
         revoked = [
             found
             for c in changes
@@ -229,9 +236,26 @@ class Directory:
         ]
         return changes, revoked
 
+    def _track_gaps(self, changes: list[Change]) -> None:
+        """Remember ids skipped by the feed: a transaction that took an id before another may
+        commit after it, so the reader asks for missing ids again for ``GAP_WAIT`` seconds
+        (rolled-back transactions leave gaps that never fill)."""
+        now = time.monotonic()
+        expected = self.last_change_id + 1
+        for change in sorted(changes, key=lambda c: c.id):
+            self._gaps.pop(change.id, None)
+            if change.id >= expected:
+                for missing in range(expected, min(change.id, expected + MAX_GAPS)):
+                    self._gaps.setdefault(missing, now)
+                expected = change.id + 1
+        for gap, since in list(self._gaps.items()):
+            if now - since > GAP_WAIT:
+                del self._gaps[gap]
+
     async def poll_changes(self) -> int:
         """Read the change feed once (in a worker thread) and evict what changed."""
         changes, revoked = await anyio.to_thread.run_sync(self._read_feed)
+        self._track_gaps(changes)
         self.apply_changes(changes, revoked)
         self._prune_revoked()
         return len(changes)
@@ -241,6 +265,21 @@ class Directory:
         self.last_change_id = self.store.latest_change_id()
         for token in self.store.list_revoked(int(self.wall_clock())):
             self.mark_revoked(token.tenant, token.jti, token.expires_at)
+
+    async def realm_with_kid(self, realm: Realm, kid: object) -> Realm:
+        """The realm, reloaded once (at most every second) when it does not know ``kid``:
+        another node may have rotated the key a moment ago."""
+        if not isinstance(kid, str) or kid in realm.verify_keys:
+            return realm
+        now = time.monotonic()
+        if now - self._reloaded.get(realm.shortcode, 0.0) < KID_RELOAD_INTERVAL:
+            return realm
+        self._reloaded[realm.shortcode] = now
+        fresh = await anyio.to_thread.run_sync(self.load_realm, realm.shortcode)
+        if fresh is None:
+            return realm
+        self._realms.put(realm.shortcode, fresh)
+        return fresh
 
     def evict_realm(self, shortcode: str) -> None:
         self._realms.pop(shortcode)

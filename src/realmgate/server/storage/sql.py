@@ -240,8 +240,19 @@ class SqlStore(SecurityStoreMixin):
             ).all()
         return [key_from_row(r) for r in rows]
 
+    @staticmethod
+    def _lock_tenant(conn: Connection, tenant: str) -> None:
+        """Serialise key changes of one tenant (PostgreSQL row lock; SQLite has one writer).
+
+        Without it, two concurrent rotations under READ COMMITTED each retire the key they
+        saw and each insert an active key: the tenant ends up with two active keys."""
+        conn.execute(
+            select(tenants.c.shortcode).where(tenants.c.shortcode == tenant).with_for_update()
+        )
+
     def rotate_keys(self, tenant: str, new: KeyRecord, retire_until: int) -> None:
         with self._tx() as conn:
+            self._lock_tenant(conn, tenant)
             conn.execute(
                 update(signing_keys)
                 .where(signing_keys.c.tenant == tenant, signing_keys.c.status == "active")
@@ -323,6 +334,7 @@ class SqlStore(SecurityStoreMixin):
     def emergency_rotate(self, tenant: str, new: KeyRecord, not_before: int) -> list[str]:
         """Remove every other key of the tenant from use at once; tokens before now are void."""
         with self._tx() as conn:
+            self._lock_tenant(conn, tenant)
             kids = list(
                 conn.execute(
                     select(signing_keys.c.kid).where(
@@ -407,6 +419,17 @@ class SqlStore(SecurityStoreMixin):
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(changes).where(changes.c.id > change_id).order_by(changes.c.id).limit(limit)
+            ).all()
+        return [Change(id=r.id, tenant=r.tenant, kind=r.kind, key=r.key) for r in rows]
+
+    def changes_by_ids(self, ids: list[int]) -> list[Change]:
+        """Rows of the feed by id: the readers re-ask for ids they saw missing (a
+        transaction that took its id earlier may commit later)."""
+        if not ids:
+            return []
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(changes).where(changes.c.id.in_(ids[:1000])).order_by(changes.c.id)
             ).all()
         return [Change(id=r.id, tenant=r.tenant, kind=r.kind, key=r.key) for r in rows]
 
