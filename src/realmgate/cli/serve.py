@@ -12,9 +12,6 @@ import typer
 from realmgate.cli.context import DatabaseUrl, DataDir, make_settings, runtime
 from realmgate.cli.output import console, fail
 from realmgate.server.core.admin import Admin, IssuedCredentials
-from realmgate.server.http.app import create_app
-from realmgate.server.http.observability import configure_logging
-from realmgate.server.http.runner import ExposureError, check_exposure, run
 from realmgate.server.settings import Settings
 
 DEMO_TENANT = "demo"
@@ -73,6 +70,11 @@ def serve(
     ] = None,
 ) -> None:
     """Run the authorization server and the tenant API on one port."""
+    # Imported here so that the other commands start without the HTTP stack.
+    from realmgate.server.http.app import create_app
+    from realmgate.server.http.observability import configure_logging
+    from realmgate.server.http.runner import ExposureError, check_exposure, run
+
     settings = make_settings(
         host=host,
         port=port,

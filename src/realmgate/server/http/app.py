@@ -27,7 +27,6 @@ from realmgate.server.http.observability import RequestContextMiddleware
 from realmgate.server.http.openapi import document
 from realmgate.server.http.responses import jsend_error, jsend_fail, json_response, oauth_error
 from realmgate.server.http.state import AppState
-from realmgate.server.redis_counters import RedisCounters
 from realmgate.server.runtime import Runtime
 from realmgate.server.settings import Settings
 from realmgate.server.storage.notify import listen
@@ -128,9 +127,11 @@ def create_app(runtime: Runtime) -> Starlette:
     settings = runtime.settings
     directory = Directory(runtime.store, runtime.vault, settings)
     directory.start_at_head()
-    counters: FailureCounters = (
-        RedisCounters(settings.redis_url) if settings.redis_url else runtime.store
-    )
+    counters: FailureCounters = runtime.store
+    if settings.redis_url:
+        from realmgate.server.redis_counters import RedisCounters
+
+        counters = RedisCounters(settings.redis_url)
     policy = ThrottlePolicy(
         window=settings.throttle_window,
         source_free=settings.throttle_source_free,
