@@ -117,6 +117,17 @@ def test_clients_are_keyed_by_tenant(store: SqlStore) -> None:
         store.create_client(client("a1", "zeta"))
 
 
+def test_update_client_uses_optimistic_concurrency(store: SqlStore) -> None:
+    store.create_tenant(tenant(), [client()], [key()])
+    first = store.get_client("acme", "app")
+    assert first is not None
+    assert store.update_client(replace(first, enabled=False))
+    assert not store.update_client(replace(first, roles=("other",)))  # read a stale version
+    current = store.get_client("acme", "app")
+    assert current is not None
+    assert (current.enabled, current.roles, current.version) == (False, ("tenant-admin",), 1)
+
+
 def test_client_update_and_delete(store: SqlStore) -> None:
     store.create_tenant(tenant(), [client()], [key()])
     updated = client(
@@ -128,7 +139,7 @@ def test_client_update_and_delete(store: SqlStore) -> None:
         updated_at=2000,
     )
     assert store.update_client(updated)
-    assert store.get_client("acme", "app") == updated
+    assert store.get_client("acme", "app") == replace(updated, version=1)
     assert store.delete_client("acme", "app")
     assert store.get_client("acme", "app") is None
 

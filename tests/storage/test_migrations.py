@@ -61,12 +61,13 @@ def test_upgrade_from_0001_keeps_data(database_url: str) -> None:
     assert client.auth_method == "client_secret"
     assert client.not_before == 0
     assert client.claims == {}
+    assert client.version == 0
     store.close()
 
 
 def test_every_revision_is_known_and_linear() -> None:
-    assert migrate.known_revisions() == {"0001", "0002", "0003"}
-    assert migrate.head_revision() == "0003"
+    assert migrate.known_revisions() == {"0001", "0002", "0003", "0004"}
+    assert migrate.head_revision() == "0004"
 
 
 def test_node_refuses_an_old_schema_without_migrate_on_start(

@@ -167,11 +167,19 @@ class ClientAdmin:
         self.get_tenant(tenant)
         return self.store.list_clients(tenant)
 
+    def _update_client(
+        self, tenant: str, client_id: str, change: Callable[[ClientRecord], ClientRecord]
+    ) -> ClientRecord:
+        """Read, change and write a client with optimistic concurrency: a concurrent change
+        (another admin, another node) is never overwritten; this one is re-applied to it."""
+        for _ in range(5):
+            updated = replace(change(self.get_client(tenant, client_id)), updated_at=self._now())
+            if self.store.update_client(updated):
+                return replace(updated, version=updated.version + 1)
+        raise Conflict(f"client {client_id!r} is being changed concurrently; try again")
+
     def set_client_enabled(self, tenant: str, client_id: str, enabled: bool) -> ClientRecord:
-        client = replace(
-            self.get_client(tenant, client_id), enabled=enabled, updated_at=self._now()
-        )
-        self.store.update_client(client)
+        client = self._update_client(tenant, client_id, lambda c: replace(c, enabled=enabled))
         self._audit("client.enabled" if enabled else "client.disabled", tenant, client_id)
         return client
 
@@ -189,43 +197,45 @@ class ClientAdmin:
         previous secret at once."""
         if grace < 0:
             raise AdminError("the grace period cannot be negative")
-        client = self.get_client(tenant, client_id)
         now = self._now()
         secret = new_client_secret()
-        jwt_secret = client.auth_method == "client_secret_jwt"
-        updated = replace(
-            client,
-            secret_hash=self.vault.hasher.hash(secret),
-            secret_enc=self.vault.encrypt_client_secret(tenant, client_id, secret)
-            if jwt_secret
-            else None,
-            previous_secret_hash=client.secret_hash if grace else None,
-            previous_secret_enc=client.secret_enc if grace and jwt_secret else None,
-            previous_secret_expires_at=now + grace if grace else None,
-            updated_at=now,
-        )
-        self.store.update_client(updated)
+
+        def rotated(client: ClientRecord) -> ClientRecord:
+            jwt_secret = client.auth_method == "client_secret_jwt"
+            return replace(
+                client,
+                secret_hash=self.vault.hasher.hash(secret),
+                secret_enc=self.vault.encrypt_client_secret(tenant, client_id, secret)
+                if jwt_secret
+                else None,
+                previous_secret_hash=client.secret_hash if grace else None,
+                previous_secret_enc=client.secret_enc if grace and jwt_secret else None,
+                previous_secret_expires_at=now + grace if grace else None,
+            )
+
+        self._update_client(tenant, client_id, rotated)
         self._audit("client.secret_rotated", tenant, client_id, graceSeconds=grace)
         return IssuedCredentials(tenant, client_id, secret)
 
     def end_previous_secret(self, tenant: str, client_id: str) -> ClientRecord:
         """End the grace period of the previous secret now."""
-        client = replace(
-            self.get_client(tenant, client_id),
-            previous_secret_hash=None,
-            previous_secret_enc=None,
-            previous_secret_expires_at=None,
-            updated_at=self._now(),
+        client = self._update_client(
+            tenant,
+            client_id,
+            lambda c: replace(
+                c,
+                previous_secret_hash=None,
+                previous_secret_enc=None,
+                previous_secret_expires_at=None,
+            ),
         )
-        self.store.update_client(client)
         self._audit("client.previous_secret_ended", tenant, client_id)
         return client
 
     def revoke_client_tokens(self, tenant: str, client_id: str) -> int:
         """Not-before policy: every token the client got before now stops working."""
         now = self._now()
-        client = replace(self.get_client(tenant, client_id), not_before=now, updated_at=now)
-        self.store.update_client(client)
+        self._update_client(tenant, client_id, lambda c: replace(c, not_before=now))
         self._audit("client.tokens_revoked", tenant, client_id, notBefore=now)
         return now
 
@@ -247,7 +257,7 @@ class ClientAdmin:
     ) -> ClientRecord:
         """Change a client's options; arguments left as None keep their value."""
         realm = self.get_tenant(tenant)
-        client = self.get_client(tenant, client_id)
+        self.get_client(tenant, client_id)
         changes: dict[str, Any] = {}
         try:
             if access_token_lifespan is not None:
@@ -285,7 +295,6 @@ class ClientAdmin:
                 changes.update(jwks_uri=check_jwks_uri(jwks_uri), jwks=None)
         except ConfigError as exc:
             raise AdminError(str(exc)) from None
-        updated = replace(client, **changes, updated_at=self._now())
-        self.store.update_client(updated)
+        updated = self._update_client(tenant, client_id, lambda c: replace(c, **changes))
         self._audit("client.configured", tenant, client_id, changed=sorted(changes))
         return updated

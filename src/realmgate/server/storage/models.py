@@ -64,6 +64,7 @@ clients = Table(
     Column("previous_secret_enc", LargeBinary, nullable=True),
     Column("not_before", BigInteger, nullable=False, server_default="0"),
     Column("options", JSON, nullable=False, server_default="{}"),
+    Column("version", Integer, nullable=False, server_default="0"),
     ForeignKeyConstraint(["tenant"], ["tenants.shortcode"], ondelete="CASCADE"),
 )
 

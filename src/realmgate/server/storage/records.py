@@ -64,6 +64,8 @@ class ClientRecord:
     token_profile: TokenProfile = "jwt"
     jwks: dict[str, Any] | None = None
     jwks_uri: str | None = None
+    # Optimistic concurrency, as for tenants.
+    version: int = 0
 
 
 @dataclass(frozen=True, slots=True)

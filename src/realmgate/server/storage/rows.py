@@ -66,6 +66,7 @@ def client_from_row(row: Any) -> ClientRecord:
         token_profile=options.get("token_profile", "jwt"),
         jwks=options.get("jwks"),
         jwks_uri=options.get("jwks_uri"),
+        version=row.version,
     )
 
 

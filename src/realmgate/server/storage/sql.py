@@ -205,9 +205,14 @@ class SqlStore(SecurityStoreMixin):
         with self._tx() as conn:
             values = client_values(client)
             del values["tenant"], values["client_id"], values["created_at"]
+            values["version"] = client.version + 1
             done = conn.execute(
                 update(clients)
-                .where(clients.c.tenant == client.tenant, clients.c.client_id == client.client_id)
+                .where(
+                    clients.c.tenant == client.tenant,
+                    clients.c.client_id == client.client_id,
+                    clients.c.version == client.version,
+                )
                 .values(**values)
             )
             if done.rowcount:
