@@ -34,13 +34,15 @@ DatabaseUrl = Annotated[
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
 
-def make_settings(**overrides: Any) -> Settings:
+def make_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     values = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return Settings(**values)
+        return Settings.load(config_file, **values)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         fail(f"invalid configuration: {problems}", 2)
+    except ValueError as exc:
+        fail(str(exc), 2)
 
 
 @contextmanager

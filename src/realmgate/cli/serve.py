@@ -37,6 +37,12 @@ def print_demo_credentials(creds: IssuedCredentials, settings: Settings) -> None
 
 
 def serve(
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="Config file (dotenv syntax, REALMGATE_* names) [env REALMGATE_CONFIG_FILE]."
+        ),
+    ] = None,
     host: Annotated[str | None, typer.Option(help="Address to bind [default: 127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind [default: 8080].")] = None,
     workers: Annotated[
@@ -76,6 +82,7 @@ def serve(
     from realmgate.server.http.runner import ExposureError, check_exposure, run
 
     settings = make_settings(
+        config,
         host=host,
         port=port,
         workers=workers,

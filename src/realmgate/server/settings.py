@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,7 +20,6 @@ from realmgate.jose import SUPPORTED_ALGORITHMS
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="REALMGATE_",
-        env_file=os.environ.get("REALMGATE_CONFIG_FILE"),
         extra="ignore",
         frozen=True,
     )
@@ -167,6 +166,15 @@ class Settings(BaseSettings):
         False,
         description="Log every request: method, path without query string, status, duration.",
     )
+
+    @classmethod
+    def load(cls, config_file: Path | None = None, **overrides: Any) -> Settings:
+        """Flags (``overrides``) over environment variables over the config file
+        (``config_file``, else ``REALMGATE_CONFIG_FILE``; dotenv syntax)."""
+        path = config_file or os.environ.get("REALMGATE_CONFIG_FILE")
+        if path is not None and not Path(path).is_file():
+            raise ValueError(f"the config file {path} does not exist")
+        return cls(_env_file=path, **overrides)
 
     def to_env(self) -> dict[str, str]:
         """These settings as ``REALMGATE_*`` variables, for worker processes."""

@@ -14,10 +14,12 @@ HEADER = """# Configuration reference
 Generated from `src/realmgate/server/settings.py` by `realmgate config docs`; do not edit by hand.
 
 Every option can be set as an environment variable (`REALMGATE_` + the name in capitals) or in a
-dotenv-style file named by `REALMGATE_CONFIG_FILE`; `realmgate serve` also takes the most used
-ones as flags (`--host`, `--port`, `--data-dir`, `--database-url`, `--issuer-base-url`,
-`--api-base-url`, `--log-level`, `--master-key-file`). Flags win over the environment, the
-environment over the file.
+config file in dotenv syntax (`REALMGATE_PORT=8443`, one per line) named by `realmgate serve
+--config FILE` or `REALMGATE_CONFIG_FILE`; `realmgate serve` also takes the most used ones as
+flags (`--host`, `--port`, `--workers`, `--data-dir`, `--database-url`, `--issuer-base-url`,
+`--api-base-url`, `--log-level`, `--master-key-file`, `--tls-cert`, `--tls-key`,
+`--forwarded-allow-ips`, `--insecure-http`). Flags win over the environment, the environment
+over the file.
 
 | option | environment variable | default | meaning |
 |---|---|---|---|

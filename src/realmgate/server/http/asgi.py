@@ -12,6 +12,6 @@ from realmgate.server.settings import Settings
 
 def app_from_env() -> Starlette:
     """Build the app from ``REALMGATE_*`` variables; the parent process has migrated already."""
-    settings = Settings()
+    settings = Settings.load()
     configure_logging(settings.log_level, settings.log_format)
     return create_app(open_runtime(settings, upgrade=False))
