@@ -61,6 +61,12 @@ def test_metrics_count_what_happened(server: Server) -> None:
     )
     assert value(after, "realmgate_cache_hits_total") > value(before, "realmgate_cache_hits_total")
     assert "realmgate_throttle_refused_total" in after
+    assert "realmgate_client_jwks_fetches_total" in after
+    httpx.get(f"{server.base_url}/realms/{tenant}/protocol/openid-connect/certs")
+    assert (
+        value(scrape(server), "realmgate_jwks_served_total")
+        == value(after, "realmgate_jwks_served_total") + 1
+    )
     assert "realmgate_cache_loads_total" in after
 
 

@@ -67,6 +67,11 @@ class _CacheBase:
     def min_refetch_interval(self) -> float:
         return self._core.min_refetch_interval
 
+    @property
+    def fetches(self) -> int:
+        """How many times a JWKS was fetched (or tried), for metrics."""
+        return self._core.fetches
+
     def pin(self, issuer: str, jwks_uri: str) -> None:
         """Fetch ``issuer``'s keys from ``jwks_uri`` directly, without discovery."""
         self._core.pin(issuer, jwks_uri)

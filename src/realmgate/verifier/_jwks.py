@@ -200,6 +200,7 @@ class JwksCore:
         self._clock = clock
         self._pinned = dict(jwks_uris or {})
         self._issuers: dict[str, _IssuerState] = {}
+        self.fetches = 0  # refresh attempts, for metrics
 
     def _state(self, issuer: str) -> _IssuerState:
         state = self._issuers.get(issuer)
@@ -242,6 +243,7 @@ class JwksCore:
         Raises :class:`JwksFetchError` (the cached keys are then left as they were)."""
         state = self._state(issuer)
         state.attempted_at = self._clock()
+        self.fetches += 1
         headers = {"Accept": "application/json"}
         if state.jwks_uri is None:
             url = discovery_url(issuer)

@@ -102,6 +102,11 @@ class AssertionVerifier:
             self._jwks = AsyncJwksCache()
         return self._jwks
 
+    @property
+    def jwks_fetches(self) -> int:
+        """Fetches of clients' registered JWKS URIs."""
+        return 0 if self._jwks is None else self._jwks.fetches
+
     async def aclose(self) -> None:
         if self._jwks is not None:
             await self._jwks.aclose()

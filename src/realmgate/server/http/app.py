@@ -191,6 +191,11 @@ def create_app(runtime: Runtime) -> Starlette:
         lambda: throttle.refused,
     )
     metrics.observe(
+        "realmgate_client_jwks_fetches",
+        "Fetches of private_key_jwt clients' JWKS URIs.",
+        lambda: authenticator.assertions.jwks_fetches,
+    )
+    metrics.observe(
         "realmgate_throttle_blocks", "Blocks started by the auth throttle.", lambda: throttle.blocks
     )
     app.add_middleware(RequestContextMiddleware, access_log_enabled=settings.access_log)

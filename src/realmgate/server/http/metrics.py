@@ -29,6 +29,11 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
             registry=self.registry,
         )
+        self.jwks_served = Counter(
+            "realmgate_jwks_served",
+            "JWKS documents served (certs endpoint).",
+            registry=self.registry,
+        )
 
     def observe(self, name: str, documentation: str, read: Callable[[], int]) -> None:
         """Export a counter that the core keeps as a plain integer (read at scrape time)."""

@@ -79,6 +79,7 @@ async def certs(request: Request) -> Response:
     realm = await state.directory.realm(request.path_params["tenant"])
     if realm is None:
         return oauth_error(RealmNotFound())
+    state.metrics.jwks_served.inc()
     return Response(
         realm.jwks_json,
         media_type="application/json",
