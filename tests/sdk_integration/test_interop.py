@@ -1,7 +1,7 @@
 """Widely used third-party OAuth clients obtain tokens from realmgate, and realmgate's verifier
 (what resource servers run) and tenant API accept them: Authlib's httpx client (sync and
 async) and Authlib's requests session, each with ``client_secret_post`` and
-``client_secret_basic``. (requests-oauthlib is not installed; third-party *verification* with
+``client_secret_basic``; and requests-oauthlib (oauthlib). (Third-party *verification* with
 PyJWT is covered in tests/integration/test_third_party_verify.py.)
 """
 
@@ -110,3 +110,30 @@ def test_authlib_token_for_another_audience_is_refused(server: Server, tenant: C
         pytest.raises(InvalidTokenError),
     ):
         v.verify(value)
+
+
+def test_requests_oauthlib_backend_application_client(
+    server: Server, tenant: Credentials, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """requests-oauthlib (oauthlib's BackendApplicationClient), the classic client credentials
+    recipe: the token it fetches is accepted by realmgate's verifier and by the tenant API."""
+    from oauthlib.oauth2 import BackendApplicationClient
+
+    # oauthlib insists on https; the test server is plain HTTP on loopback
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    from requests_oauthlib import OAuth2Session as OAuthlibSession
+
+    before = token_requests(server)
+    session = OAuthlibSession(client=BackendApplicationClient(client_id=tenant.client_id))
+    token = session.fetch_token(
+        token_url=server.token_url(tenant.tenant),
+        client_id=tenant.client_id,
+        client_secret=tenant.client_secret,
+    )
+    value = check_response(token)
+    assert token_requests(server) == before + 1
+    with Verifier.from_realm(server.base_url, tenant.tenant, audience=server.base_url) as verifier:
+        check_claims(verifier.verify(value), server, tenant)
+    response = session.get(f"{server.base_url}{SETTINGS_PATH}")
+    assert response.status_code == 200
+    assert response.json()["data"]["shortcode"] == tenant.tenant
