@@ -74,7 +74,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def unhandled(request: Request, exc: Exception) -> Response:
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # uvicorn logs the traceback (Starlette re-raises after this handler): one line of context.
+    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
     if _is_oauth(request.url.path):
         return oauth_error(ServerError())
     return jsend_error(500, "Internal server error")
