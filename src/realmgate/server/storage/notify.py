@@ -13,7 +13,7 @@ import anyio
 import psycopg
 from sqlalchemy.engine import make_url
 
-from realmgate.server.storage.sql import NOTIFY_CHANNEL
+from realmgate.server.storage.sql_feed import NOTIFY_CHANNEL
 
 log = logging.getLogger("realmgate.storage")
 

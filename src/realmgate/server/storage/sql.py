@@ -7,7 +7,6 @@ reached the disk, so it survives a crash or a power loss.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,28 +20,22 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from realmgate.server.storage.models import (
-    changes,
     clients,
     meta,
-    revoked_tokens,
     signing_keys,
     tenants,
-    used_assertions,
 )
 from realmgate.server.storage.protocols import DuplicateError
 from realmgate.server.storage.records import (
-    Change,
     ClientRecord,
     EncryptedSecrets,
     KeyRecord,
-    RevokedToken,
     TenantRecord,
 )
 from realmgate.server.storage.rows import (
@@ -53,10 +46,9 @@ from realmgate.server.storage.rows import (
     tenant_from_row,
     tenant_values,
 )
+from realmgate.server.storage.sql_feed import ChangeFeedMixin, record_change
 from realmgate.server.storage.sql_security import SecurityStoreMixin
-
-CHANGE_RETENTION_SECONDS = 24 * 3600
-NOTIFY_CHANNEL = "realmgate_changes"
+from realmgate.server.storage.sql_tokens import TokenStateMixin
 
 
 def normalize_url(url: str) -> str:
@@ -89,7 +81,7 @@ def _opt_bytes(value: Any) -> bytes | None:
     return None if value is None else bytes(value)
 
 
-class SqlStore(SecurityStoreMixin):
+class SqlStore(SecurityStoreMixin, ChangeFeedMixin, TokenStateMixin):
     """The :class:`Store` on a SQLAlchemy engine (SQLite or PostgreSQL)."""
 
     def __init__(self, engine: Engine):
@@ -102,14 +94,6 @@ class SqlStore(SecurityStoreMixin):
     def _tx(self) -> Iterator[Connection]:
         with self.engine.begin() as conn:
             yield conn
-
-    @staticmethod
-    def _changed(conn: Connection, tenant: str, kind: str, key: str) -> None:
-        now = int(time.time())
-        conn.execute(insert(changes).values(tenant=tenant, kind=kind, key=key, at=now))
-        if conn.dialect.name == "postgresql":
-            # Delivered at commit: every listening node reads the feed at once.
-            conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
 
     # meta -------------------------------------------------------------------
     def get_meta(self, name: str) -> bytes | None:
@@ -134,7 +118,7 @@ class SqlStore(SecurityStoreMixin):
                     conn.execute(insert(clients).values(**client_values(c)))
                 for k in keys:
                     conn.execute(insert(signing_keys).values(**key_values(k)))
-                self._changed(conn, tenant.shortcode, "tenant", tenant.shortcode)
+                record_change(conn, tenant.shortcode, "tenant", tenant.shortcode)
         except IntegrityError:
             raise DuplicateError(f"tenant {tenant.shortcode!r} exists already") from None
 
@@ -163,7 +147,7 @@ class SqlStore(SecurityStoreMixin):
                 .values(**values)
             )
             if done.rowcount:
-                self._changed(conn, tenant.shortcode, "tenant", tenant.shortcode)
+                record_change(conn, tenant.shortcode, "tenant", tenant.shortcode)
             return bool(done.rowcount)
 
     def delete_tenant(self, shortcode: str) -> bool:
@@ -173,7 +157,7 @@ class SqlStore(SecurityStoreMixin):
             conn.execute(delete(signing_keys).where(signing_keys.c.tenant == shortcode))
             done = conn.execute(delete(tenants).where(tenants.c.shortcode == shortcode))
             if done.rowcount:
-                self._changed(conn, shortcode, "tenant", shortcode)
+                record_change(conn, shortcode, "tenant", shortcode)
             return bool(done.rowcount)
 
     # clients ----------------------------------------------------------------
@@ -181,7 +165,7 @@ class SqlStore(SecurityStoreMixin):
         try:
             with self._tx() as conn:
                 conn.execute(insert(clients).values(**client_values(client)))
-                self._changed(conn, client.tenant, "client", client.client_id)
+                record_change(conn, client.tenant, "client", client.client_id)
         except IntegrityError:
             raise DuplicateError(
                 f"client {client.client_id!r} exists already in tenant {client.tenant!r}"
@@ -216,7 +200,7 @@ class SqlStore(SecurityStoreMixin):
                 .values(**values)
             )
             if done.rowcount:
-                self._changed(conn, client.tenant, "client", client.client_id)
+                record_change(conn, client.tenant, "client", client.client_id)
             return bool(done.rowcount)
 
     def delete_client(self, tenant: str, client_id: str) -> bool:
@@ -225,7 +209,7 @@ class SqlStore(SecurityStoreMixin):
                 delete(clients).where(clients.c.tenant == tenant, clients.c.client_id == client_id)
             )
             if done.rowcount:
-                self._changed(conn, tenant, "client", client_id)
+                record_change(conn, tenant, "client", client_id)
             return bool(done.rowcount)
 
     # keys -------------------------------------------------------------------
@@ -264,7 +248,7 @@ class SqlStore(SecurityStoreMixin):
                 .values(status="retired", verify_until=retire_until)
             )
             conn.execute(insert(signing_keys).values(**key_values(new)))
-            self._changed(conn, tenant, "keys", new.kid)
+            record_change(conn, tenant, "keys", new.kid)
 
     def list_encrypted_secrets(self) -> list[EncryptedSecrets]:
         with self.engine.connect() as conn:
@@ -333,7 +317,7 @@ class SqlStore(SecurityStoreMixin):
             if done.rowcount == 0:
                 return False
             conn.execute(insert(signing_keys).values(**key_values(new)))
-            self._changed(conn, tenant, "keys", new.kid)
+            record_change(conn, tenant, "keys", new.kid)
             return True
 
     def emergency_rotate(self, tenant: str, new: KeyRecord, not_before: int) -> list[str]:
@@ -358,89 +342,8 @@ class SqlStore(SecurityStoreMixin):
                 .where(tenants.c.shortcode == tenant)
                 .values(not_before=not_before, version=tenants.c.version + 1)
             )
-            self._changed(conn, tenant, "tenant", tenant)
+            record_change(conn, tenant, "tenant", tenant)
             return kids
-
-    # revocation and assertion replay ------------------------------------------
-    def revoke_token(self, tenant: str, jti: str, expires_at: int) -> None:
-        now = int(time.time())
-        with self._tx() as conn:
-            exists = conn.execute(
-                select(revoked_tokens.c.jti).where(
-                    revoked_tokens.c.tenant == tenant, revoked_tokens.c.jti == jti
-                )
-            ).first()
-            if exists is None:
-                conn.execute(
-                    insert(revoked_tokens).values(
-                        tenant=tenant, jti=jti, expires_at=expires_at, revoked_at=now
-                    )
-                )
-                self._changed(conn, tenant, "revoked", jti)
-
-    def get_revoked(self, tenant: str, jti: str) -> RevokedToken | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(revoked_tokens).where(
-                    revoked_tokens.c.tenant == tenant, revoked_tokens.c.jti == jti
-                )
-            ).first()
-        return None if row is None else RevokedToken(row.tenant, row.jti, row.expires_at)
-
-    def list_revoked(self, now: int) -> list[RevokedToken]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(revoked_tokens).where(revoked_tokens.c.expires_at >= now)
-            ).all()
-        return [RevokedToken(r.tenant, r.jti, r.expires_at) for r in rows]
-
-    def use_assertion(self, tenant: str, client_id: str, jti: str, expires_at: int) -> bool:
-        """Record a client assertion's jti; False when it was used before (a replay)."""
-        try:
-            with self._tx() as conn:
-                conn.execute(
-                    insert(used_assertions).values(
-                        tenant=tenant, client_id=client_id, jti=jti, expires_at=expires_at
-                    )
-                )
-        except IntegrityError:
-            return False
-        return True
-
-    def prune_expired(self, now: int) -> int:
-        """Drop revocations and used assertions past their expiry, and old change-feed rows."""
-        with self._tx() as conn:
-            n = conn.execute(delete(revoked_tokens).where(revoked_tokens.c.expires_at < now))
-            m = conn.execute(delete(used_assertions).where(used_assertions.c.expires_at < now))
-            k = conn.execute(delete(changes).where(changes.c.at < now - CHANGE_RETENTION_SECONDS))
-            return int(n.rowcount + m.rowcount + k.rowcount)
-
-    # change feed ------------------------------------------------------------
-    def latest_change_id(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.coalesce(func.max(changes.c.id), 0))).scalar_one())
-
-    def changes_since(self, change_id: int, limit: int = 1000) -> list[Change]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(changes).where(changes.c.id > change_id).order_by(changes.c.id).limit(limit)
-            ).all()
-        return [Change(id=r.id, tenant=r.tenant, kind=r.kind, key=r.key) for r in rows]
-
-    def changes_by_ids(self, ids: list[int]) -> list[Change]:
-        """Rows of the feed by id: the readers re-ask for ids they saw missing (a
-        transaction that took its id earlier may commit later)."""
-        if not ids:
-            return []
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(changes).where(changes.c.id.in_(ids[:1000])).order_by(changes.c.id)
-            ).all()
-        return [Change(id=r.id, tenant=r.tenant, kind=r.kind, key=r.key) for r in rows]
-
-    def prune_changes(self, older_than: int) -> int:
-        with self._tx() as conn:
-            return int(conn.execute(delete(changes).where(changes.c.at < older_than)).rowcount)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -1,0 +1,73 @@
+"""The revocation deny-list and the used client assertions, shared by every node."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from realmgate.server.storage.models import changes, revoked_tokens, used_assertions
+from realmgate.server.storage.records import RevokedToken
+from realmgate.server.storage.sql_feed import record_change
+
+CHANGE_RETENTION_SECONDS = 24 * 3600  # how long feed rows are kept
+
+
+class TokenStateMixin:
+    """Mixed into :class:`~realmgate.server.storage.sql.SqlStore`."""
+
+    engine: Engine
+
+    def revoke_token(self, tenant: str, jti: str, expires_at: int) -> None:
+        now = int(time.time())
+        with self.engine.begin() as conn:
+            exists = conn.execute(
+                select(revoked_tokens.c.jti).where(
+                    revoked_tokens.c.tenant == tenant, revoked_tokens.c.jti == jti
+                )
+            ).first()
+            if exists is None:
+                conn.execute(
+                    insert(revoked_tokens).values(
+                        tenant=tenant, jti=jti, expires_at=expires_at, revoked_at=now
+                    )
+                )
+                record_change(conn, tenant, "revoked", jti)
+
+    def get_revoked(self, tenant: str, jti: str) -> RevokedToken | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(revoked_tokens).where(
+                    revoked_tokens.c.tenant == tenant, revoked_tokens.c.jti == jti
+                )
+            ).first()
+        return None if row is None else RevokedToken(row.tenant, row.jti, row.expires_at)
+
+    def list_revoked(self, now: int) -> list[RevokedToken]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(revoked_tokens).where(revoked_tokens.c.expires_at >= now)
+            ).all()
+        return [RevokedToken(r.tenant, r.jti, r.expires_at) for r in rows]
+
+    def use_assertion(self, tenant: str, client_id: str, jti: str, expires_at: int) -> bool:
+        """Record a client assertion's jti; False when it was used before (a replay)."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(used_assertions).values(
+                        tenant=tenant, client_id=client_id, jti=jti, expires_at=expires_at
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def prune_expired(self, now: int) -> int:
+        """Drop revocations and used assertions past their expiry, and old change-feed rows."""
+        with self.engine.begin() as conn:
+            n = conn.execute(delete(revoked_tokens).where(revoked_tokens.c.expires_at < now))
+            m = conn.execute(delete(used_assertions).where(used_assertions.c.expires_at < now))
+            k = conn.execute(delete(changes).where(changes.c.at < now - CHANGE_RETENTION_SECONDS))
+            return int(n.rowcount + m.rowcount + k.rowcount)
