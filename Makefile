@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: serve test lint typecheck unit bench clean constraints
+.PHONY: serve test lint typecheck unit bench bench-smoke clean constraints
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "realmgate needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -30,6 +30,10 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# A tiny benchmark run that checks the harness end to end (needs wrk); CI runs it.
+bench-smoke: $(STAMP)
+	$(BIN)/pytest -m bench tests/bench
 
 # Refresh the constraints file from the current environment (after changing dependencies).
 constraints: $(STAMP)

@@ -1,0 +1,595 @@
+"""``python -m bench``: realmgate against node-oidc-provider and bare Starlette, with wrk.
+
+Every target is started as its users run it, on this machine's cores, and driven by ``wrk``
+on 127.0.0.1. Targets are interleaved (their order rotates every repetition) and each
+repetition gives one ratio realmgate / peer per scenario; the report gives the medians.
+See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from bench import procs, report, seed, wrk
+
+PG_ADMIN_URL = os.environ.get("REALMGATE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+PORTS = {
+    "realmgate-sqlite": 18080,
+    "realmgate-pg": 18081,
+    "realmgate-many-sqlite": 18082,
+    "realmgate-many-pg": 18083,
+    "node-oidc-provider": 18090,
+    "starlette": 18091,
+}
+NODE_SECRET = "bench-node-secret-" + "0123456789abcdef" * 2
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+@dataclass
+class Measurement:
+    rep: int
+    target: str
+    scenario: str
+    connections: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    requests: int
+
+
+@dataclass
+class TargetRun:
+    rep: int
+    target: str
+    first_token_s: float
+    rss: dict[str, float]
+
+
+@dataclass
+class Results:
+    started: str
+    machine: dict[str, str]
+    options: dict[str, object]
+    measurements: list[Measurement] = field(default_factory=list)
+    target_runs: list[TargetRun] = field(default_factory=list)
+    soak: list[dict[str, float]] = field(default_factory=list)
+    soak_info: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = ""
+    with contextlib.suppress(OSError), open("/proc/meminfo") as f:
+        mem = f"{int(f.readline().split()[1]) / 1024 / 1024:.1f} GiB"
+    node = procs.node_binary()
+    node_version = ""
+    if node:
+        import subprocess
+
+        node_version = subprocess.run(
+            [node, "--version"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": cpu,
+        "memory": mem,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "node": node_version,
+        "wrk": shutil.which("wrk") or "",
+    }
+
+
+# --- PostgreSQL databases of our own ---------------------------------------------------------
+@contextlib.contextmanager
+def pg_database(name: str) -> Iterator[str]:
+    import psycopg
+
+    admin_url = PG_ADMIN_URL
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = admin_url.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# --- the plan ------------------------------------------------------------------------------
+@dataclass
+class Scenario:
+    name: str  # e.g. token-rs256-c16
+    connections: int
+    script: Path
+    url_path: str
+
+
+@dataclass
+class Target:
+    name: str
+    make_server: Callable[[], procs.Server]
+    first_request: Callable[[int], bool]  # a real request: a token (or 200) means ready
+    scenarios: Callable[[], list[Scenario]]
+
+
+def token_requests(creds: list[seed.Credential]) -> list[tuple[str, str, dict[str, str], str]]:
+    return [("POST", c.path, FORM, c.body) for c in creds]
+
+
+def first_token(path: str, body: str) -> Callable[[int], bool]:
+    def probe(port: int) -> bool:
+        status, data = procs.post_form(port, path, body)
+        return status == 200 and b"access_token" in data
+
+    return probe
+
+
+def run_target(
+    target: Target, rep: int, args: argparse.Namespace, results: Results, log: Callable[[str], None]
+) -> None:
+    server = target.make_server()
+    server.start()
+    try:
+        ready = server.wait_until(lambda: target.first_request(server.port))
+        log(f"  {target.name}: first token after {ready:.2f} s")
+        for sc in target.scenarios():
+            url = f"http://127.0.0.1:{server.port}{sc.url_path}"
+            if args.warmup > 0:
+                wrk.run(url, sc.script, sc.connections, args.warmup, threads=args.threads)
+            r = wrk.run(url, sc.script, sc.connections, args.duration, threads=args.threads)
+            results.measurements.append(
+                Measurement(
+                    rep,
+                    target.name,
+                    sc.name,
+                    sc.connections,
+                    r.rps,
+                    r.p50_ms,
+                    r.p99_ms,
+                    r.errors,
+                    r.requests,
+                )
+            )
+            log(
+                f"  {target.name:22} {sc.name:18} {r.rps:9.0f} req/s  p50 {r.p50_ms:7.2f} ms"
+                f"  p99 {r.p99_ms:7.2f} ms  errors {r.errors}"
+            )
+        rss = server.rss()
+        results.target_runs.append(TargetRun(rep, target.name, ready, rss))
+        log(
+            f"  {target.name}: RSS per worker max {rss['worker_max']:.0f} MB, "
+            f"total {rss['total']:.0f} MB ({int(rss['n_workers'])} workers)"
+        )
+    finally:
+        server.stop()
+
+
+def build_targets(
+    args: argparse.Namespace, work: Path, stack: contextlib.ExitStack, log: Callable[[str], None]
+) -> list[Target]:
+    conns = args.connections
+    targets: list[Target] = []
+    scripts = work / "scripts"
+    scripts.mkdir()
+    logs = work / "logs"
+    logs.mkdir()
+
+    def token_scenarios(prefix: str, realms: dict[str, list[seed.Credential]]) -> list[Scenario]:
+        out = []
+        for alg in ("RS256", "ES256"):
+            script = wrk.write_script(scripts / f"{prefix}-{alg}.lua", token_requests(realms[alg]))
+            out += [
+                Scenario(f"token-{alg.lower()}-c{c}", c, script, realms[alg][0].path) for c in conns
+            ]
+        return out
+
+    def realmgate_target(name: str, db_url: str | None, many: bool) -> Target:
+        data_dir = work / name
+        port = PORTS[name]
+        if many:
+            log(f"seeding {name}: {args.tenants:,} tenants x {args.clients_per_tenant} clients")
+            t0 = time.perf_counter()
+            creds = seed.seed_many(
+                data_dir, db_url, args.tenants, args.clients_per_tenant, args.spread
+            )
+            log(
+                f"  seeded in {time.perf_counter() - t0:.1f} s; requests spread over "
+                f"{len(creds):,} clients of {len({c.tenant for c in creds}):,} tenants"
+            )
+            script = wrk.write_script(scripts / f"{name}.lua", token_requests(creds))
+
+            def scenarios() -> list[Scenario]:
+                return [Scenario(f"many-es256-c{max(conns)}", max(conns), script, creds[0].path)]
+
+            probe = first_token(creds[0].path, creds[0].body)
+        else:
+            realms = seed.seed_realms(data_dir, db_url, args.clients_per_realm)
+            token_sc = token_scenarios(name, realms)
+            get_script = scripts / f"{name}-get.lua"
+            admin = realms["ES256"][0]
+
+            def scenarios() -> list[Scenario]:
+                # A fresh token from this very server (the issuer includes its port).
+                _status, data = procs.post_form(port, admin.path, admin.body)
+                token = json.loads(data)["access_token"]
+                wrk.write_script(
+                    get_script,
+                    [
+                        (
+                            "GET",
+                            "/v2/tenants/current/settings",
+                            {
+                                "Authorization": f"Bearer {token}",
+                                "Content-Type": "application/json",
+                            },
+                            None,
+                        )
+                    ],
+                )
+                return [
+                    *token_sc,
+                    Scenario(
+                        f"get-c{max(conns)}", max(conns), get_script, "/v2/tenants/current/settings"
+                    ),
+                ]
+
+            probe = first_token(admin.path, admin.body)
+
+        return Target(
+            name,
+            lambda: procs.realmgate_server(
+                name, port, data_dir, args.workers, db_url, logs / f"{name}.log"
+            ),
+            probe,
+            scenarios,
+        )
+
+    targets.append(realmgate_target("realmgate-sqlite", None, many=False))
+    if args.many:
+        targets.append(realmgate_target("realmgate-many-sqlite", None, many=True))
+    if args.pg:
+        suffix = uuid.uuid4().hex[:8]
+        url = stack.enter_context(pg_database(f"realmgate_bench_{suffix}"))
+        targets.append(realmgate_target("realmgate-pg", url, many=False))
+        if args.many:
+            url_many = stack.enter_context(pg_database(f"realmgate_bench_many_{suffix}"))
+            targets.append(realmgate_target("realmgate-many-pg", url_many, many=True))
+
+    # Bare Starlette: the Python HTTP ceiling (a form POST, and a GET).
+    bare_post = wrk.write_script(
+        scripts / "bare-post.lua",
+        [
+            (
+                "POST",
+                "/token",
+                FORM,
+                f"grant_type=client_credentials&client_id=client-{i}&client_secret={NODE_SECRET}",
+            )
+            for i in range(args.clients_per_realm)
+        ],
+    )
+    bare_get = wrk.write_script(
+        scripts / "bare-get.lua",
+        [
+            (
+                "GET",
+                "/settings",
+                {"Authorization": "Bearer " + "x" * 700, "Content-Type": "application/json"},
+                None,
+            )
+        ],
+    )
+    targets.append(
+        Target(
+            "starlette",
+            lambda: procs.bare_server(PORTS["starlette"], args.workers, logs / "starlette.log"),
+            lambda port: procs.get(port, "/settings")[0] == 200,
+            lambda: [
+                *(Scenario(f"post-c{c}", c, bare_post, "/token") for c in conns),
+                Scenario(f"get-c{max(conns)}", max(conns), bare_get, "/settings"),
+            ],
+        )
+    )
+
+    if args.node:
+        if not procs.node_available():
+            raise SystemExit(
+                "the node peer is not installed: (cd bench/node && npm ci), or pass --no-node"
+            )
+        node_creds = {
+            alg: [
+                seed.Credential("", f"bench-{i}", NODE_SECRET)
+                for i in range(args.clients_per_realm)
+            ]
+            for alg in ("RS256", "ES256")
+        }
+        node_scripts = {}
+        for alg in ("RS256", "ES256"):
+            resource = f"https://{alg.lower()}.bench.example"
+            node_scripts[alg] = wrk.write_script(
+                scripts / f"node-{alg}.lua",
+                [
+                    ("POST", "/token", FORM, f"{c.body}&resource={resource}")
+                    for c in node_creds[alg]
+                ],
+            )
+        keys = work / "node-jwks.json"
+        first = f"{node_creds['ES256'][0].body}&resource=https://es256.bench.example"
+        targets.append(
+            Target(
+                "node-oidc-provider",
+                lambda: procs.node_server(
+                    PORTS["node-oidc-provider"],
+                    args.workers,
+                    args.clients_per_realm,
+                    NODE_SECRET,
+                    keys,
+                    logs / "node.log",
+                ),
+                first_token("/token", first),
+                lambda: [
+                    Scenario(f"token-{alg.lower()}-c{c}", c, node_scripts[alg], "/token")
+                    for alg in ("RS256", "ES256")
+                    for c in conns
+                ],
+            )
+        )
+    return targets
+
+
+# --- soak ----------------------------------------------------------------------------------
+def soak(
+    args: argparse.Namespace, work: Path, results: Results, log: Callable[[str], None]
+) -> None:
+    """Two realmgate nodes on one PostgreSQL database at ``--soak-load`` of their capacity."""
+    scripts = work / "scripts"
+    scripts.mkdir(exist_ok=True)
+    logs = work / "logs"
+    logs.mkdir(exist_ok=True)
+    with pg_database(f"realmgate_bench_soak_{uuid.uuid4().hex[:8]}") as url:
+        data_dir = work / "soak"
+        realms = seed.seed_realms(data_dir, url, args.clients_per_realm)
+        creds = realms[args.soak_alg]
+        ports = [18281, 18282]
+        nodes = [
+            procs.realmgate_server(
+                f"node{i + 1}", p, data_dir, args.soak_workers, url, logs / f"soak-node{i + 1}.log"
+            )
+            for i, p in enumerate(ports)
+        ]
+        conns = args.soak_connections
+        try:
+            for n in nodes:
+                n.start()
+                n.wait_until(lambda n=n: first_token(creds[0].path, creds[0].body)(n.port))
+            full = wrk.write_script(scripts / "soak-full.lua", token_requests(creds))
+            cap_runs = wrk.run_parallel(
+                [(f"http://127.0.0.1:{p}{creds[0].path}", full, conns) for p in ports],
+                args.soak_calibrate,
+            )
+            capacity = sum(r.rps for r in cap_runs)
+            target = capacity * args.soak_load
+            per_conn_interval = 1000.0 * conns * len(ports) / target
+            base_latency = statistics.median(r.p50_ms for r in cap_runs) * args.soak_load
+            delay = max(0.0, per_conn_interval - base_latency)
+            # One calibration step: subtract the observed per-request overhead.
+            paced = wrk.write_script(scripts / "soak-paced.lua", token_requests(creds), delay)
+            probe = wrk.run_parallel(
+                [(f"http://127.0.0.1:{p}{creds[0].path}", paced, conns) for p in ports],
+                args.soak_calibrate,
+            )
+            achieved = sum(r.rps for r in probe)
+            if achieved > 0:
+                overhead = 1000.0 * conns * len(ports) / achieved - delay
+                delay = max(0.0, per_conn_interval - overhead)
+                paced = wrk.write_script(scripts / "soak-paced.lua", token_requests(creds), delay)
+            log(
+                f"soak: capacity {capacity:.0f} req/s on 2 nodes; target {target:.0f} req/s "
+                f"({args.soak_load:.0%}), per-connection delay {delay:.1f} ms"
+            )
+            results.soak_info = {
+                "capacity_rps": capacity,
+                "target_rps": target,
+                "duration_s": args.soak_duration,
+                "load": args.soak_load,
+                "workers_per_node": args.soak_workers,
+            }
+            t0 = time.perf_counter()
+            while time.perf_counter() - t0 < args.soak_duration:
+                seg = min(
+                    args.soak_segment, max(1.0, args.soak_duration - (time.perf_counter() - t0))
+                )
+                rs = wrk.run_parallel(
+                    [(f"http://127.0.0.1:{p}{creds[0].path}", paced, conns) for p in ports], seg
+                )
+                rss = [n.rss() for n in nodes]
+                row = {
+                    "t_s": time.perf_counter() - t0,
+                    "rps": sum(r.rps for r in rs),
+                    "p50_ms": max(r.p50_ms for r in rs),
+                    "p99_ms": max(r.p99_ms for r in rs),
+                    "errors": float(sum(r.errors for r in rs)),
+                    "requests": float(sum(r.requests for r in rs)),
+                    "rss_node1_mb": rss[0]["total"],
+                    "rss_node2_mb": rss[1]["total"],
+                    "rss_worker_max_mb": max(x["worker_max"] for x in rss),
+                }
+                results.soak.append(row)
+                log(
+                    f"  soak t={row['t_s']:5.0f}s {row['rps']:7.0f} req/s p99 {row['p99_ms']:.1f} "
+                    f"ms errors {int(row['errors'])} RSS {row['rss_node1_mb']:.0f}/"
+                    f"{row['rss_node2_mb']:.0f} MB"
+                )
+        finally:
+            for n in nodes:
+                n.stop()
+
+
+# --- main ----------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a tiny run (seconds): 1 repetition, short runs, small databases",
+    )
+    p.add_argument("--repetitions", type=int, default=3)
+    p.add_argument("--duration", type=float, default=10.0, help="seconds per measured wrk run")
+    p.add_argument("--warmup", type=float, default=3.0, help="seconds of wrk before each run")
+    p.add_argument("--connections", type=int, nargs="+", default=[16, 64])
+    p.add_argument("--threads", type=int, default=2, help="wrk threads")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="worker processes of every server (default: the number of cores)",
+    )
+    p.add_argument(
+        "--clients-per-realm",
+        type=int,
+        default=64,
+        help="clients the token requests are spread over in the single-tenant runs",
+    )
+    p.add_argument(
+        "--node",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the node-oidc-provider peer (needs npm ci in bench/node)",
+    )
+    p.add_argument(
+        "--pg",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help=f"also run on PostgreSQL ({PG_ADMIN_URL}; env REALMGATE_BENCH_PG)",
+    )
+    p.add_argument(
+        "--many",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the many-tenants scenario",
+    )
+    p.add_argument("--tenants", type=int, default=1000)
+    p.add_argument("--clients-per-tenant", type=int, default=10)
+    p.add_argument(
+        "--full-scale",
+        action="store_true",
+        help="100,000 tenants / 1,000,000 clients (the issue's figure)",
+    )
+    p.add_argument(
+        "--spread",
+        type=int,
+        default=20_000,
+        help="distinct clients the many-tenants requests are spread over",
+    )
+    p.add_argument(
+        "--soak",
+        action="store_true",
+        help="run the soak instead: two nodes on PostgreSQL at --soak-load of capacity",
+    )
+    p.add_argument("--soak-duration", type=float, default=300.0)
+    p.add_argument(
+        "--soak-segment",
+        type=float,
+        default=30.0,
+        help="seconds per soak sample (errors, p99, RSS)",
+    )
+    p.add_argument("--soak-load", type=float, default=0.7)
+    p.add_argument("--soak-workers", type=int, default=1, help="workers per soak node")
+    p.add_argument("--soak-connections", type=int, default=16, help="connections per soak node")
+    p.add_argument("--soak-calibrate", type=float, default=10.0)
+    p.add_argument("--soak-alg", choices=["RS256", "ES256"], default="RS256")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("bench/results"),
+        help="directory for report.md, report.png and results.json",
+    )
+    p.add_argument(
+        "--update-docs",
+        action="store_true",
+        help="copy the report into docs/benchmarks.md (and the plot next to it)",
+    )
+    args = p.parse_args(argv)
+    if args.full_scale:
+        args.tenants, args.clients_per_tenant = 100_000, 10
+    if args.smoke:
+        args.repetitions = 1
+        args.duration = min(args.duration, 2.0)
+        args.warmup = 0.0
+        args.clients_per_realm = min(args.clients_per_realm, 4)
+        args.tenants = min(args.tenants, 50)
+        args.clients_per_tenant = min(args.clients_per_tenant, 2)
+        args.soak_duration = min(args.soak_duration, 4.0)
+        args.soak_segment = min(args.soak_segment, 2.0)
+        args.soak_calibrate = min(args.soak_calibrate, 2.0)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    wrk.wrk_binary()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    opts = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    results = Results(started, machine(), opts)
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    with (
+        tempfile.TemporaryDirectory(prefix="realmgate-bench-") as tmp,
+        contextlib.ExitStack() as stack,
+    ):
+        work = Path(tmp)
+        if args.soak:
+            soak(args, work, results, log)
+        else:
+            targets = build_targets(args, work, stack, log)
+            for rep in range(args.repetitions):
+                k = rep % len(targets)
+                order = targets[k:] + targets[:k]
+                log(f"repetition {rep + 1}/{args.repetitions}: {', '.join(t.name for t in order)}")
+                for t in order:
+                    run_target(t, rep, args, results, log)
+        for f in (work / "logs").glob("*.log"):
+            text = f.read_text(errors="replace")
+            if "Traceback" in text or "ERROR" in text:
+                results.notes.append(f"{f.name}: {text.strip().splitlines()[-1][:200]}")
+    name = "soak" if args.soak else "report"
+    (args.out / f"{name}.json").write_text(
+        json.dumps(asdict(results), indent=2, default=str) + "\n"
+    )
+    md = report.markdown(results, png=f"{name}.png")
+    (args.out / f"{name}.md").write_text(md)
+    report.plot(results, args.out / f"{name}.png")
+    log(f"wrote {args.out / (name + '.md')} and {args.out / (name + '.png')}")
+    if args.update_docs:
+        report.update_docs(md, args.out / f"{name}.png", name)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
