@@ -9,6 +9,8 @@ from typing import Any
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
+from realmgate.jose.signer import CompactSigner
+
 # RFC 9864 deprecates the polymorphic "EdDSA" name; PRODUCT.md asks for it (it is what
 # deployed verifiers understand), so we keep it and silence joserfc's warning for it alone.
 warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
@@ -26,6 +28,11 @@ class KeyPair:
     kid: str
     alg: str
     key: AnyKey = field(repr=False)
+    signer: CompactSigner = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Signing goes straight to cryptography (see realmgate.jose.signer): built once here.
+        object.__setattr__(self, "signer", CompactSigner(self.alg, self.kid, self.key.private_key))
 
     def private_pem(self) -> bytes:
         return self.key.as_pem(private=True)

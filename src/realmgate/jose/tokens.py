@@ -24,8 +24,8 @@ class TokenDecodeError(Exception):
 
 
 def sign(key: KeyPair, claims: dict[str, Any], *, typ: str = "JWT") -> str:
-    header = {"alg": key.alg, "typ": typ, "kid": key.kid}
-    return jwt.encode(header, claims, key.key, algorithms=[key.alg])
+    """A compact JWS of ``claims`` with header ``{"alg", "typ", "kid"}``."""
+    return key.signer.sign(claims, typ)
 
 
 def _b64decode(segment: str) -> bytes:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import os
 import secrets
@@ -117,7 +116,7 @@ class SecretHasher:
         return "SecretHasher(<pepper>)"
 
     def hash(self, secret: str) -> bytes:
-        return hmac.new(self._pepper, secret.encode("utf-8"), hashlib.sha256).digest()
+        return hmac.digest(self._pepper, secret.encode("utf-8"), "sha256")
 
     def matches(self, secret: str, stored: bytes | None) -> bool:
         return hmac.compare_digest(self.hash(secret), stored if stored else self._dummy)

@@ -158,6 +158,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         65536, ge=1024, description="Largest request body accepted; larger ones get 413."
     )
+    api_token_cache_size: int = Field(
+        4096,
+        ge=0,
+        description="Verified bearer tokens the tenant API remembers per worker, so a repeated "
+        "token skips the signature check (expiry, keys, revocation and clients are still "
+        "checked on every request); 0 turns the cache off.",
+    )
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
     log_format: Literal["text", "json"] = Field(
         "text", description="Log lines as text or as one JSON object per line."

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from realmgate.server.api.auth import Caller, MissingToken, authenticate
+from realmgate.server.api.auth import Caller, MissingToken
 from realmgate.server.core.admin import TENANT_ADMIN_ROLE
 from realmgate.server.core.tenant_settings import SettingsInvalid, apply_patch, represent
 from realmgate.server.http.responses import jsend_fail, json_response, read_body
@@ -45,7 +45,7 @@ def challenge_response(exc: TokenError | MissingToken) -> Response:
 
 async def _caller(request: Request) -> Caller:
     state: AppState = request.app.state.realmgate
-    return await authenticate(state.directory, request.headers.get("authorization"))
+    return await state.bearer.authenticate(request.headers.get("authorization"))
 
 
 def _patch_tenant(store: Store, shortcode: str, patch: Any) -> TenantRecord | None:

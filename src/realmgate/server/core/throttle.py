@@ -14,6 +14,7 @@ The issuance rate limit is a token bucket per client and node (``token_rate_limi
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import time
@@ -51,6 +52,7 @@ class ThrottlePolicy:
         return float(min(cap, self.base * 2 ** min(failures - free - 1, 30)))
 
 
+@functools.lru_cache(maxsize=4096)  # parsing an address costs more than the rest of the check
 def source_key(address: str | None) -> str:
     """``src:<ip>``; IPv6 addresses by their /64, which one host can fill at will."""
     if not address:

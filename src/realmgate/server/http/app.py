@@ -13,7 +13,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
+from realmgate.server.api.auth import BearerAuth
 from realmgate.server.api.settings import routes as api_routes
 from realmgate.server.core.admin import Admin
 from realmgate.server.core.client_auth import ClientAuthenticator
@@ -21,6 +23,7 @@ from realmgate.server.core.grants import ClientCredentialsGrant
 from realmgate.server.core.introspection import TokenIntrospection
 from realmgate.server.core.realms import Directory
 from realmgate.server.core.throttle import FailureCounters, Throttle, ThrottlePolicy
+from realmgate.server.http.hot import HotPaths
 from realmgate.server.http.metrics import Metrics, metrics_endpoint
 from realmgate.server.http.oauth import routes as oauth_routes
 from realmgate.server.http.observability import RequestContextMiddleware
@@ -124,6 +127,20 @@ async def _maintenance(admin: Admin, settings: Settings) -> None:
             log.warning("maintenance run failed; retrying", exc_info=True)
 
 
+class RealmgateApp(Starlette):
+    """The Starlette application, with the hot routes answered before the framework runs."""
+
+    hot: HotPaths | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.hot is not None:
+            handler = self.hot.match(scope)
+            if handler is not None:
+                await handler(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(runtime: Runtime) -> Starlette:
     settings = runtime.settings
     directory = Directory(runtime.store, runtime.vault, settings)
@@ -149,6 +166,7 @@ def create_app(runtime: Runtime) -> Starlette:
         grant=ClientCredentialsGrant(directory, authenticator=authenticator),
         introspection=TokenIntrospection(directory, authenticator),
         metrics=Metrics(),
+        bearer=BearerAuth(directory, settings.api_token_cache_size),
     )
 
     @contextlib.asynccontextmanager
@@ -163,7 +181,7 @@ def create_app(runtime: Runtime) -> Starlette:
             tg.cancel_scope.cancel()
         await authenticator.assertions.aclose()
 
-    app = Starlette(
+    app = RealmgateApp(
         routes=[
             *oauth_routes,
             *api_routes,
@@ -197,11 +215,17 @@ def create_app(runtime: Runtime) -> Starlette:
         lambda: authenticator.assertions.jwks_fetches,
     )
     metrics.observe(
+        "realmgate_api_token_cache_hits",
+        "Tenant API requests whose bearer token was verified before (signature not rechecked).",
+        lambda: state.bearer.hits,
+    )
+    metrics.observe(
         "realmgate_throttle_blocks", "Blocks started by the auth throttle.", lambda: throttle.blocks
     )
     app.add_middleware(RequestContextMiddleware, access_log_enabled=settings.access_log)
     app.state.realmgate = state
     app.state.metrics = state.metrics
+    app.hot = HotPaths(state)
     return app
 
 

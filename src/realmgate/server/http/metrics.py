@@ -34,6 +34,7 @@ class Metrics:
             "JWKS documents served (certs endpoint).",
             registry=self.registry,
         )
+        self._token_children: dict[tuple[str, str], Counter] = {}
 
     def observe(self, name: str, documentation: str, read: Callable[[], int]) -> None:
         """Export a counter that the core keeps as a plain integer (read at scrape time)."""
@@ -41,7 +42,12 @@ class Metrics:
 
     def token(self, grant_type: str | None, outcome: str, seconds: float) -> None:
         known = grant_type if grant_type == "client_credentials" else "other"
-        self.token_requests.labels(known, outcome).inc()
+        child = self._token_children.get((known, outcome))
+        if child is None:  # labels() takes a lock and builds a key: look each pair up once
+            child = self._token_children[(known, outcome)] = self.token_requests.labels(
+                known, outcome
+            )
+        child.inc()
         self.token_latency.observe(seconds)
 
 

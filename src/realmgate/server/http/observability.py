@@ -9,11 +9,13 @@ header, a body or a query value.
 from __future__ import annotations
 
 import contextvars
+import itertools
 import json
 import logging
+import os
 import re
+import secrets
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,6 +30,46 @@ _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | 
 }
 
 
+_ids = itertools.count(1)
+_id_prefix = secrets.token_hex(8)
+
+
+def _new_prefix() -> None:
+    global _id_prefix, _ids
+    _id_prefix, _ids = secrets.token_hex(8), itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_new_prefix)
+
+
+def new_request_id() -> str:
+    """32 hex digits: a random prefix per process and a counter (no system call per request)."""
+    return f"{_id_prefix}{next(_ids) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+def incoming_request_id(headers: list[tuple[bytes, bytes]]) -> str:
+    """The caller's ``X-Request-ID`` when it is a sane token, else a new one."""
+    for name, value in headers:
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            if _SANE_ID.fullmatch(candidate):
+                return candidate
+            break
+    return new_request_id()
+
+
+def log_access(method: str, path: str, status: int, started: float) -> None:
+    """One access log line: method, path without query, status, duration; nothing else."""
+    access_log.info(
+        "%s %s %d %.1fms",
+        method,
+        path[:512],
+        status,
+        (time.perf_counter() - started) * 1000,
+        extra={"method": method, "path": path[:512], "status": status},
+    )
+
+
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, *, access_log_enabled: bool = False):
         self.app = app
@@ -37,14 +79,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = ""
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                candidate = value.decode("latin-1")
-                if _SANE_ID.fullmatch(candidate):
-                    rid = candidate
-                break
-        rid = rid or uuid.uuid4().hex
+        rid = incoming_request_id(scope["headers"])
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
@@ -60,18 +95,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             if self.access_log_enabled:
-                access_log.info(
-                    "%s %s %d %.1fms",
-                    scope["method"],
-                    scope["path"][:512],
-                    status,
-                    (time.perf_counter() - started) * 1000,
-                    extra={
-                        "method": scope["method"],
-                        "path": scope["path"][:512],
-                        "status": status,
-                    },
-                )
+                log_access(scope["method"], scope["path"], status, started)
             request_id.reset(token)
 
 

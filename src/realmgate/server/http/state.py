@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from realmgate.server.api.auth import BearerAuth
 from realmgate.server.core.grants import ClientCredentialsGrant
 from realmgate.server.core.introspection import TokenIntrospection
 from realmgate.server.core.realms import Directory
@@ -20,3 +21,4 @@ class AppState:
     grant: ClientCredentialsGrant
     introspection: TokenIntrospection
     metrics: Metrics
+    bearer: BearerAuth

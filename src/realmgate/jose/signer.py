@@ -1,0 +1,75 @@
+"""Compact JWS signing straight on :mod:`cryptography`: the token endpoint's hot path.
+
+A JWS is ``b64(header) "." b64(payload) "." b64(signature)`` (RFC 7515 §7.1). The protected
+header of a key never changes, so it is encoded once per ``typ``; each token then costs one
+JSON encoding of its claims and one signature. ES256 signatures are the fixed-width
+``r || s`` of RFC 7518 §3.4, not DER. Verification stays with joserfc.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+Sign = Callable[[bytes], bytes]
+_SHA256 = hashes.SHA256()
+_ES256 = ec.ECDSA(_SHA256)
+_PKCS1 = padding.PKCS1v15()
+
+
+def b64url(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def signer_for(alg: str, private_key: object) -> Sign:
+    """The raw signature function of ``alg`` over ``private_key`` (a cryptography key)."""
+    if alg == "RS256" and isinstance(private_key, rsa.RSAPrivateKey):
+        key_rs = private_key
+        return lambda data: key_rs.sign(data, _PKCS1, _SHA256)
+    if alg == "ES256" and isinstance(private_key, ec.EllipticCurvePrivateKey):
+        if private_key.curve.name != "secp256r1":
+            raise ValueError("ES256 needs a P-256 key")
+        key_ec = private_key
+
+        def es256(data: bytes) -> bytes:
+            r, s = decode_dss_signature(key_ec.sign(data, _ES256))
+            return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+        return es256
+    if alg == "EdDSA" and isinstance(private_key, ed25519.Ed25519PrivateKey):
+        return private_key.sign
+    raise ValueError(f"the key does not fit the algorithm {alg!r}")
+
+
+class CompactSigner:
+    """Signs claims as a compact JWS with one key; the encoded headers are cached per ``typ``."""
+
+    __slots__ = ("_headers", "_sign", "alg", "kid")
+
+    def __init__(self, alg: str, kid: str, private_key: object):
+        self.alg = alg
+        self.kid = kid
+        self._sign = signer_for(alg, private_key)
+        self._headers: dict[str, bytes] = {}
+
+    def __repr__(self) -> str:
+        return f"CompactSigner(alg={self.alg!r}, kid={self.kid!r})"
+
+    def header(self, typ: str) -> bytes:
+        encoded = self._headers.get(typ)
+        if encoded is None:
+            header = {"alg": self.alg, "typ": typ, "kid": self.kid}
+            encoded = b64url(json.dumps(header, separators=(",", ":")).encode())
+            self._headers[typ] = encoded
+        return encoded
+
+    def sign(self, claims: dict[str, Any], typ: str = "JWT") -> str:
+        payload = json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()
+        signing_input = self.header(typ) + b"." + b64url(payload)
+        return (signing_input + b"." + b64url(self._sign(signing_input))).decode("ascii")

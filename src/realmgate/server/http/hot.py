@@ -1,0 +1,248 @@
+"""The two hot routes, served on raw ASGI: ``POST /realms/{tenant}/protocol/openid-connect/token``
+and ``GET /v2/tenants/current/settings``.
+
+They are what machine clients call all day, so they skip the framework's router, request and
+response objects and middleware (about a third of a request's cost on uvicorn; see
+docs/benchmarks.md) and speak ASGI directly. They keep every behaviour of the framework path:
+the same core calls, errors, headers, ``X-Request-ID``, access log and metrics; an unexpected
+exception is logged once and answered 500 in the endpoint's error format. Every other method,
+path and the other endpoints go through the Starlette application.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from realmgate.server.api.auth import MissingToken
+from realmgate.server.api.settings import challenge_response
+from realmgate.server.core.grants import TokenRequest
+from realmgate.server.core.realms import Realm
+from realmgate.server.core.tenant_settings import represent
+from realmgate.server.http.observability import incoming_request_id, log_access, request_id
+from realmgate.server.http.responses import NO_STORE, json_bytes
+from realmgate.server.http.state import AppState
+from realmgate.verifier import TokenError
+from realmgate.wire import jsend
+from realmgate.wire.errors import OAuthError, RequestTooLarge, ServerError, UnsupportedMediaType
+from realmgate.wire.forms import parse_form
+
+log = logging.getLogger("realmgate.http")
+
+TOKEN_PREFIX = "/realms/"
+TOKEN_SUFFIX = "/protocol/openid-connect/token"
+SETTINGS_PATH = "/v2/tenants/current/settings"
+FORM = b"application/x-www-form-urlencoded"
+JSON = (b"content-type", b"application/json")
+OAUTH_HEADERS = [JSON, *((k.lower().encode(), v.encode()) for k, v in NO_STORE.items())]
+Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
+MAX_RENDERED = 4096
+
+
+class RenderedPerRealm:
+    """A response body rendered once per realm snapshot (a changed tenant is a new snapshot)."""
+
+    def __init__(self, render: Callable[[Realm], bytes]):
+        self._render = render
+        self._bodies: dict[str, tuple[Realm, bytes]] = {}
+
+    def get(self, realm: Realm) -> bytes:
+        hit = self._bodies.get(realm.shortcode)
+        if hit is not None and hit[0] is realm:
+            return hit[1]
+        body = self._render(realm)
+        self._bodies.pop(realm.shortcode, None)
+        self._bodies[realm.shortcode] = (realm, body)
+        if len(self._bodies) > MAX_RENDERED:
+            del self._bodies[next(iter(self._bodies))]
+        return body
+
+
+class Headers:
+    """The request headers the hot routes read, found in one pass."""
+
+    __slots__ = ("authorization", "content_length", "content_type")
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]):
+        self.authorization: str | None = None
+        self.content_type = b""
+        self.content_length: bytes | None = None
+        for name, value in raw:
+            if name == b"content-type":
+                self.content_type = value
+            elif name == b"authorization":
+                self.authorization = value.decode("latin-1")
+            elif name == b"content-length":
+                self.content_length = value
+
+
+async def read_body(receive: Receive, declared: bytes | None, limit: int) -> bytes:
+    """The body, refusing anything over ``limit`` bytes without reading it all."""
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise RequestTooLarge()
+        except ValueError:
+            raise RequestTooLarge("Invalid Content-Length.") from None
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away
+            return body
+        chunk: bytes = message.get("body", b"")
+        body += chunk
+        if len(body) > limit:
+            raise RequestTooLarge()
+        if not message.get("more_body", False):
+            return body
+
+
+async def respond(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]], rid: str
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                *headers,
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", rid.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def respond_with(send: Send, response: Response, rid: str) -> None:
+    """Send a framework response (the error renderers) on the raw path."""
+    headers = [(k, v) for k, v in response.raw_headers if k != b"content-length"]
+    await respond(send, response.status_code, bytes(response.body), headers, rid)
+
+
+class HotPaths:
+    def __init__(self, state: AppState):
+        self.state = state
+        self.access_log = state.settings.access_log
+        self.limit = state.settings.max_body_bytes
+        self.settings_bodies = RenderedPerRealm(
+            lambda realm: json_bytes(jsend.success(represent(realm.tenant)))
+        )
+
+    def match(self, scope: Scope) -> Handler | None:
+        path: str = scope["path"]
+        method = scope["method"]
+        if method == "POST" and path.endswith(TOKEN_SUFFIX) and path.startswith(TOKEN_PREFIX):
+            if "/" not in path[len(TOKEN_PREFIX) : -len(TOKEN_SUFFIX)]:
+                return self.token
+        elif method == "GET" and path == SETTINGS_PATH:
+            return self.settings
+        return None
+
+    async def _serve(
+        self,
+        scope: Scope,
+        send: Send,
+        handle: Callable[[str, Callable[[int], None]], Awaitable[None]],
+        error_body: Callable[[], tuple[bytes, list[tuple[bytes, bytes]]]],
+    ) -> None:
+        rid = incoming_request_id(scope["headers"])
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        status = 500
+        started_response = False
+
+        def sent(code: int) -> None:
+            nonlocal status, started_response
+            status, started_response = code, True
+
+        try:
+            await handle(rid, sent)
+        except Exception as exc:
+            # The framework path logs unexpected errors the same way: one line with the trace.
+            log.error(
+                "unhandled %s on %s %s",
+                type(exc).__name__,
+                scope["method"],
+                scope["path"][:512],
+                exc_info=True,
+            )
+            if not started_response:
+                body, headers = error_body()
+                status = 500
+                await respond(send, 500, body, headers, rid)
+        finally:
+            if self.access_log:
+                log_access(scope["method"], scope["path"], status, started)
+            request_id.reset(token)
+
+    async def token(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def handle(rid: str, sent: Callable[[int], None]) -> None:
+            status, body, headers = await self._token(scope, receive)
+            sent(status)
+            await respond(send, status, body, headers, rid)
+
+        await self._serve(scope, send, handle, _oauth_server_error)
+
+    async def _token(
+        self, scope: Scope, receive: Receive
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        state = self.state
+        started = time.perf_counter()
+        grant_type: str | None = None
+        try:
+            headers = Headers(scope["headers"])
+            if headers.content_type.split(b";", 1)[0].strip().lower() != FORM:
+                raise UnsupportedMediaType()
+            body = await read_body(receive, headers.content_length, self.limit)
+            client = scope.get("client")
+            form = parse_form(body)
+            grant_type = form.get("grant_type")
+            request = TokenRequest(
+                tenant=scope["path"][len(TOKEN_PREFIX) : -len(TOKEN_SUFFIX)],
+                form=form,
+                authorization=headers.authorization,
+                source=client[0] if client else None,
+            )
+            result = await state.grant.handle(request)
+        except OAuthError as exc:
+            state.metrics.token(grant_type, exc.error, time.perf_counter() - started)
+            return exc.status_code, json_bytes(exc.body()), _oauth_headers(exc)
+        state.metrics.token(grant_type, "success", time.perf_counter() - started)
+        return 200, json_bytes(result), OAUTH_HEADERS
+
+    async def settings(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def handle(rid: str, sent: Callable[[int], None]) -> None:
+            headers = Headers(scope["headers"])
+            try:
+                caller = await self.state.bearer.authenticate(headers.authorization)
+            except (TokenError, MissingToken) as exc:
+                response = challenge_response(exc)
+                sent(response.status_code)
+                await respond_with(send, response, rid)
+                return
+            sent(200)
+            await respond(send, 200, self.settings_bodies.get(caller.realm), [JSON], rid)
+
+        await self._serve(scope, send, handle, _jsend_server_error)
+
+
+def _oauth_headers(exc: OAuthError) -> list[tuple[bytes, bytes]]:
+    if not exc.headers:
+        return OAUTH_HEADERS
+    return [
+        *OAUTH_HEADERS,
+        *((k.lower().encode(), v.encode("latin-1")) for k, v in exc.headers.items()),
+    ]
+
+
+def _oauth_server_error() -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    return json_bytes(ServerError().body()), OAUTH_HEADERS
+
+
+def _jsend_server_error() -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    return json_bytes(jsend.error("Internal server error")), [JSON]
