@@ -71,5 +71,9 @@ class CompactSigner:
 
     def sign(self, claims: dict[str, Any], typ: str = "JWT") -> str:
         payload = json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()
+        return self.sign_payload(payload, typ)
+
+    def sign_payload(self, payload: bytes, typ: str = "JWT") -> str:
+        """Sign an already encoded JSON claims object (UTF-8)."""
         signing_input = self.header(typ) + b"." + b64url(payload)
         return (signing_input + b"." + b64url(self._sign(signing_input))).decode("ascii")

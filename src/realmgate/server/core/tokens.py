@@ -2,14 +2,18 @@
 RFC 9068 profile (header ``typ: at+jwt``) for clients that ask for it.
 
 Tokens are never stored; their ``jti`` identifies them for revocation.
+
+Only ``exp``, ``iat`` and ``jti`` differ between two tokens of one client with one scope and
+audience, so the JSON of the other claims is rendered once per (realm snapshot, client
+snapshot, scope, audience) and each token splices its three values in front of it.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
-from realmgate.jose import sign
 from realmgate.server.core.policy import custom_claims
 from realmgate.server.core.realms import Realm
 from realmgate.server.storage.records import ClientRecord
@@ -73,17 +77,67 @@ def access_token_claims(
     return claims
 
 
+PER_TOKEN = ("exp", "iat", "jti")
+MAX_TEMPLATES = 4096
+
+
+class ClaimsTemplates:
+    """Rendered claims JSON without ``exp``/``iat``/``jti``, per snapshot, scope and audience.
+
+    Entries hold the realm and client snapshots they were rendered from and are used only for
+    those very objects: any change (a new snapshot) renders again. Bounded to ``maxsize``."""
+
+    def __init__(self, maxsize: int = MAX_TEMPLATES):
+        self.maxsize = maxsize
+        self._rendered: dict[tuple[str, str, str, object], tuple[Realm, ClientRecord, bytes]] = {}
+
+    def payload(
+        self,
+        realm: Realm,
+        client: ClientRecord,
+        *,
+        scope: str,
+        audience: str | list[str],
+        now: int,
+        expires_in: int,
+    ) -> bytes:
+        key = (
+            realm.shortcode,
+            client.client_id,
+            scope,
+            audience if isinstance(audience, str) else tuple(audience),
+        )
+        hit = self._rendered.get(key)
+        if hit is None or hit[0] is not realm or hit[1] is not client:
+            claims = access_token_claims(
+                realm, client, scope=scope, audience=audience, now=0, expires_in=0
+            )
+            for name in PER_TOKEN:
+                del claims[name]
+            rest = json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()
+            hit = (realm, client, rest[1:])
+            self._rendered.pop(key, None)
+            self._rendered[key] = hit
+            if len(self._rendered) > self.maxsize:
+                del self._rendered[next(iter(self._rendered))]
+        jti = str(uuid.uuid4()).encode()
+        return b'{"exp":%d,"iat":%d,"jti":"%s",%s' % (now + expires_in, now, jti, hit[2])
+
+
+_templates = ClaimsTemplates()
+
+
 def issue_token(
     realm: Realm, client: ClientRecord, *, scope: str, audience: str | list[str], now: int
 ) -> dict[str, Any]:
     """Sign an access token and return the token response (RFC 6749 §5.1, seed fields)."""
     expires_in = lifespan(realm, client)
-    claims = access_token_claims(
+    payload = _templates.payload(
         realm, client, scope=scope, audience=audience, now=now, expires_in=expires_in
     )
     typ = RFC9068_TYP if client.token_profile == "rfc9068" else "JWT"
     return {
-        "access_token": sign(realm.signing_key, claims, typ=typ),
+        "access_token": realm.signing_key.signer.sign_payload(payload, typ),
         "expires_in": expires_in,
         "refresh_expires_in": 0,
         "token_type": "Bearer",

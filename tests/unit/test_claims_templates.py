@@ -1,0 +1,84 @@
+"""Pre-rendered claims: every token carries exactly the claims of ``access_token_claims``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import anyio
+import pytest
+
+from realmgate.jose import decode_verified
+from realmgate.server.core.admin import Admin
+from realmgate.server.core.realms import Directory, Realm
+from realmgate.server.core.tokens import ClaimsTemplates, access_token_claims, issue_token
+from realmgate.server.runtime import Runtime, open_runtime
+from realmgate.server.settings import Settings
+from realmgate.server.storage.records import ClientRecord
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[Runtime]:
+    rt = open_runtime(Settings(data_dir=tmp_path, bootstrap_demo=False))
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def realm_and_client(runtime: Runtime) -> tuple[Realm, ClientRecord]:
+    creds = Admin(runtime.store, runtime.vault, runtime.settings).create_tenant("acme")
+    directory = Directory(runtime.store, runtime.vault, runtime.settings)
+    realm = anyio.run(directory.realm, "acme")
+    client = anyio.run(directory.client, "acme", creds.client_id)
+    assert realm is not None and client is not None
+    return realm, client
+
+
+@pytest.mark.parametrize("profile", ["jwt", "rfc9068"])
+@pytest.mark.parametrize("audience", ["https://api.example", ["https://a.example", "urn:b"]])
+def test_payload_equals_the_claims_it_stands_for(
+    realm_and_client: tuple[Realm, ClientRecord], profile: str, audience: str | list[str]
+) -> None:
+    realm, client = realm_and_client
+    client = replace(client, token_profile=profile, claims={"dept": "Zürich", "exp": 1})
+    templates = ClaimsTemplates()
+    for now in (1_700_000_000, 1_700_000_007):  # the second call uses the rendered template
+        payload = json.loads(
+            templates.payload(realm, client, scope="a b", audience=audience, now=now, expires_in=60)
+        )
+        expected = access_token_claims(
+            realm, client, scope="a b", audience=audience, now=now, expires_in=60
+        )
+        assert payload.pop("jti") != expected.pop("jti")
+        assert payload == expected
+
+
+def test_a_new_snapshot_renders_again_and_the_cache_is_bounded(
+    realm_and_client: tuple[Realm, ClientRecord],
+) -> None:
+    realm, client = realm_and_client
+    templates = ClaimsTemplates(maxsize=2)
+
+    def roles(c: ClientRecord) -> list[str]:
+        raw = templates.payload(realm, c, scope="s", audience="aud", now=1, expires_in=1)
+        return list(json.loads(raw)["realm_access"]["roles"])
+
+    assert roles(client) == list(client.roles)
+    assert roles(replace(client, roles=("changed",))) == ["changed"]
+    for scope in ("x", "y", "z"):
+        templates.payload(realm, client, scope=scope, audience="aud", now=1, expires_in=1)
+    assert len(templates._rendered) == 2
+
+
+def test_issued_tokens_verify_with_the_realms_key(
+    realm_and_client: tuple[Realm, ClientRecord],
+) -> None:
+    realm, client = realm_and_client
+    response = issue_token(realm, client, scope="s", audience="aud", now=1_700_000_000)
+    key = realm.verify_keys[realm.signing_key.kid]
+    header, claims = decode_verified(response["access_token"], key.key, [key.alg])
+    assert header == {"alg": key.alg, "typ": "JWT", "kid": key.kid}
+    assert claims["exp"] == 1_700_000_000 + response["expires_in"]
+    assert claims["client_id"] == client.client_id
