@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -77,9 +79,9 @@ def serve(
 ) -> None:
     """Run the authorization server and the tenant API on one port."""
     # Imported here so that the other commands start without the HTTP stack.
-    from realmgate.server.http.app import create_app
     from realmgate.server.http.observability import configure_logging
     from realmgate.server.http.runner import ExposureError, check_exposure, run
+    from realmgate.server.http.supervise import exec_supervisor
 
     settings = make_settings(
         config,
@@ -114,8 +116,16 @@ def serve(
             highlight=False,
         )
         if settings.workers == 1:
+            from realmgate.server.http.app import create_app
+
             run(settings, create_app(rt))
             return
     # Several workers: each imports the app factory and reads the same settings from the env.
+    if os.name == "posix" and sys.executable:
+        # This process becomes the uvicorn supervisor, in a small module: workers spawn from it
+        # without importing the command line tool again (see realmgate.server.http.supervise).
+        # Should the exec fail, supervise from here: the same service, in larger workers.
+        with contextlib.suppress(OSError):
+            exec_supervisor(settings)
     os.environ.update(settings.to_env())
     run(settings, None)

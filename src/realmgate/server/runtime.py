@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import Engine
+
 from realmgate.server.settings import Settings
 from realmgate.server.storage import migrate
 from realmgate.server.storage.sql import SqlStore, make_engine
@@ -20,6 +22,18 @@ class Runtime:
         self.store.close()
 
 
+def _prepare_schema(engine: Engine, settings: Settings, upgrade: bool | None) -> None:
+    current = migrate.current_revision(engine)
+    if current is not None and current == migrate.script_head():
+        return  # at this version's revision: nothing to migrate, and Alembic stays unloaded
+    if current is not None and current not in migrate.known_revisions():
+        migrate.check(engine)  # raises: a schema newer than this code
+    if upgrade or (upgrade is None and settings.migrate_on_start) or current is None:
+        migrate.upgrade(engine)
+    else:
+        migrate.check(engine)
+
+
 def open_runtime(settings: Settings, *, upgrade: bool | None = None) -> Runtime:
     """Open the database (creating the data directory) and the vault.
 
@@ -31,13 +45,7 @@ def open_runtime(settings: Settings, *, upgrade: bool | None = None) -> Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database)
     try:
-        current = migrate.current_revision(engine)
-        if current is not None and current not in migrate.known_revisions():
-            migrate.check(engine)  # raises: a schema newer than this code
-        if upgrade or (upgrade is None and settings.migrate_on_start) or current is None:
-            migrate.upgrade(engine)
-        else:
-            migrate.check(engine)
+        _prepare_schema(engine, settings, upgrade)
     except Exception:
         engine.dispose()
         raise

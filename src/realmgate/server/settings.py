@@ -65,6 +65,12 @@ class Settings(BaseSettings):
         le=64,
         description="Worker processes (uvicorn workers) sharing the port; one per core is usual.",
     )
+    worker_cpu_affinity: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Pin worker i to CPU i (modulo the CPUs this process may use), which keeps "
+        "each worker's caches warm; 'auto' pins when there are several workers and exactly "
+        "one per usable CPU (a dedicated host).",
+    )
     issuer_base_url: str | None = Field(
         None,
         description="Public base URL of the authorization server (the 'sso' host); issuers are "
@@ -228,6 +234,18 @@ class Settings(BaseSettings):
     @property
     def audience(self) -> str:
         return self.api_audience or self.api_base
+
+    def pinned_cpus(self) -> list[int]:
+        """The CPUs to pin workers to, in order; empty: no pinning."""
+        try:
+            cpus = sorted(os.sched_getaffinity(0))
+        except (AttributeError, OSError):  # not Linux
+            return []
+        if self.workers < 2 or self.worker_cpu_affinity == "off":
+            return []
+        if self.worker_cpu_affinity == "auto" and self.workers != len(cpus):
+            return []
+        return cpus
 
     def issuer(self, tenant: str) -> str:
         return f"{self.sso_base}/realms/{tenant}"

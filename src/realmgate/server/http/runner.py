@@ -8,15 +8,19 @@ never come from request headers.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import os
 import ssl
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
-from starlette.applications import Starlette
 from uvicorn.supervisors import Multiprocess
 
-from realmgate.server.settings import Settings
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from realmgate.server.settings import Settings
 
 FACTORY = "realmgate.server.http.asgi:app_from_env"
 
@@ -64,7 +68,8 @@ class TlsConfig(uvicorn.Config):
             self.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
 
 
-def _options(settings: Settings) -> dict[str, Any]:
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for ``settings`` (JSON-serialisable: the supervisor gets them so)."""
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -82,10 +87,56 @@ def _options(settings: Settings) -> dict[str, Any]:
     return options
 
 
+def pin_process(pid: int, cpu: int) -> None:
+    """Pin every thread of ``pid`` to ``cpu`` (threads it starts later inherit the mask)."""
+    with contextlib.suppress(OSError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(int(tid), {cpu})
+
+
+class PinnedMultiprocess(Multiprocess):
+    """uvicorn's supervisor, with worker i pinned to ``cpus[i % len(cpus)]`` (replacements too)."""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[Any], cpus: list[int]):
+        super().__init__(config, sockets)
+        self.cpus = cpus
+        self.pinned: dict[int, int] = {}  # worker index -> pid pinned
+
+    def pin(self) -> None:
+        for index, process in enumerate(self.processes):
+            pid = process.pid
+            if pid is not None and self.pinned.get(index) != pid:
+                pin_process(pid, self.cpus[index % len(self.cpus)])
+                self.pinned[index] = pid
+
+    def init_processes(self) -> None:
+        super().init_processes()
+        self.pin()
+
+    def restart_all(self) -> None:
+        super().restart_all()
+        self.pin()
+
+    def keep_subprocess_alive(self) -> None:
+        super().keep_subprocess_alive()
+        self.pin()
+
+
 def run(settings: Settings, app: Starlette | None) -> None:
     """Serve ``app`` in this process, or (``app`` None) the factory in ``settings.workers``."""
     if app is not None:
-        uvicorn.Server(TlsConfig(app, **_options(settings))).run()
+        uvicorn.Server(TlsConfig(app, **uvicorn_options(settings))).run()
         return
-    config = TlsConfig(FACTORY, factory=True, workers=settings.workers, **_options(settings))
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    run_workers(uvicorn_options(settings), settings.workers, settings.pinned_cpus())
+
+
+def run_workers(options: dict[str, Any], workers: int, cpus: list[int] | None = None) -> None:
+    """Supervise ``workers`` processes that serve the app factory (settings from the env),
+    pinned to ``cpus`` when given (see ``Settings.worker_cpu_affinity``)."""
+    config = TlsConfig(FACTORY, factory=True, workers=workers, **options)
+    sockets = [config.bind_socket()]
+    if cpus:
+        PinnedMultiprocess(config, sockets, cpus).run()
+    else:
+        Multiprocess(config, sockets=sockets).run()

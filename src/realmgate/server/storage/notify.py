@@ -10,7 +10,6 @@ import logging
 from collections.abc import Callable
 
 import anyio
-import psycopg
 from sqlalchemy.engine import make_url
 
 from realmgate.server.storage.sql_feed import NOTIFY_CHANNEL
@@ -26,6 +25,8 @@ def libpq_url(sqlalchemy_url: str) -> str:
 
 async def listen(sqlalchemy_url: str, on_notify: Callable[[], None], retry: float = 5.0) -> None:
     """LISTEN forever, reconnecting after failures; call ``on_notify`` for each notification."""
+    import psycopg  # here: a SQLite node never loads libpq (several MB per worker)
+
     while True:
         try:
             async with await psycopg.AsyncConnection.connect(

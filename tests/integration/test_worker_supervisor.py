@@ -1,0 +1,146 @@
+"""``realmgate serve --workers 2``: the command onboards and prints once, then becomes the
+small supervisor (same process id) whose workers serve tokens; SIGTERM and SIGINT stop it
+cleanly, and a restart on the migrated database serves again."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.servers import Server
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
+    return [int(p) for p in out.stdout.split()]
+
+
+def _token(srv: Server) -> None:
+    demo = srv.demo
+    assert demo is not None
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": demo.client_id,
+        "client_secret": demo.client_secret,
+    }
+    for _ in range(6):
+        with httpx.Client() as fresh_connection:  # spread over the workers
+            r = fresh_connection.post(srv.token_url(demo.tenant), data=form)
+            assert r.status_code == 200
+            assert r.json()["token_type"] == "Bearer"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serve_hands_over_to_the_supervisor(tmp_path: Path, sig: signal.Signals) -> None:
+    srv = Server(tmp_path / "data", None, extra_env={"REALMGATE_WORKERS": "2"})
+    srv.start()
+    try:
+        proc = srv.proc
+        assert proc is not None
+        assert "realmgate.server.http.supervise" in _cmdline(proc.pid)
+        workers = [p for p in _children(proc.pid) if "resource_tracker" not in _cmdline(p)]
+        assert len(workers) == 2
+        assert all("multiprocessing" in _cmdline(p) for p in workers)
+        _token(srv)
+        proc.send_signal(sig)
+        assert proc.wait(20) == 0
+        output = srv.output()
+        assert output.count("clientSecret:") == 1
+        assert "Traceback" not in output
+        srv.proc = None
+        srv.start()  # the schema is at this version's revision: the workers start on it
+        _token(srv)
+        assert srv.output().count("clientSecret:") == 1
+    finally:
+        srv.stop()
+
+
+def test_the_console_script_hands_over_with_its_config_file(tmp_path: Path) -> None:
+    """``realmgate serve --config FILE``: the workers get the file's settings through the
+    environment and do not read the config file named in the environment."""
+    script = Path(sys.executable).parent / "realmgate"
+    srv = Server(tmp_path / "data", None)
+    config = tmp_path / "realmgate.env"
+    config.write_text(f"REALMGATE_PORT={srv.port}\nREALMGATE_WORKERS=2\n")
+    env = {k: v for k, v in srv.env.items() if k not in ("REALMGATE_PORT", "REALMGATE_WORKERS")}
+    env["REALMGATE_CONFIG_FILE"] = str(tmp_path / "not-this-one.env")
+    srv.data_dir.mkdir(parents=True)
+    with srv.log_path.open("ab") as log:
+        srv.proc = subprocess.Popen(
+            [str(script), "serve", "--config", str(config)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while srv.proc.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{srv.base_url}/health/live", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.05)
+        assert srv.proc.poll() is None, srv.output()
+        assert len(_children(srv.proc.pid)) >= 2
+        srv.demo = srv._parse_demo()
+        _token(srv)
+    finally:
+        srv.stop()
+    assert "Traceback" not in srv.output()
+
+
+@pytest.mark.parametrize("affinity", ["on", "off"])
+def test_workers_are_pinned_one_per_cpu(tmp_path: Path, affinity: str) -> None:
+    """``worker_cpu_affinity``: worker i runs on CPU i (modulo the usable CPUs), all its
+    threads too; ``off`` leaves them free. Workers replaced after a crash are pinned again."""
+    usable = sorted(os.sched_getaffinity(0))
+    env = {"REALMGATE_WORKERS": "2", "REALMGATE_WORKER_CPU_AFFINITY": affinity}
+    srv = Server(tmp_path / "data", None, extra_env=env)
+    srv.start()
+    try:
+        proc = srv.proc
+        assert proc is not None
+
+        def workers() -> list[int]:
+            return [p for p in _children(proc.pid) if "resource_tracker" not in _cmdline(p)]
+
+        def masks() -> set[frozenset[int]]:
+            return {
+                frozenset(os.sched_getaffinity(int(tid)))
+                for pid in workers()
+                for tid in os.listdir(f"/proc/{pid}/task")
+            }
+
+        _token(srv)
+        expected = (
+            {frozenset({usable[i % len(usable)]}) for i in range(2)}
+            if affinity == "on"
+            else {frozenset(usable)}
+        )
+        assert masks() == expected
+        if affinity == "on":
+            victim = workers()[0]
+            os.kill(victim, signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                current = workers()
+                if victim not in current and len(current) == 2 and masks() == expected:
+                    break
+                time.sleep(0.2)
+            assert victim not in workers()
+            assert masks() == expected
+            _token(srv)
+    finally:
+        srv.stop()
