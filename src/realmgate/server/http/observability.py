@@ -20,6 +20,12 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from realmgate.server.http.log_output import (
+    BatchingHandler,
+    CachedTimeFormatter,
+    lighten_log_records,
+)
+
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 access_log = logging.getLogger("realmgate.access")
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -105,7 +111,7 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-class JsonFormatter(logging.Formatter):
+class JsonFormatter(CachedTimeFormatter):
     """One JSON object per line: time, level, logger, message, request id and the extras."""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -127,13 +133,15 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str, fmt: str) -> None:
-    handler = logging.StreamHandler()
+    """Root logging to stderr, as text or JSON lines, batched (see ``log_output``)."""
+    lighten_log_records()
+    handler = BatchingHandler()
     handler.addFilter(RequestIdFilter())
     if fmt == "json":
         formatter: logging.Formatter = JsonFormatter()
         formatter.converter = time.gmtime
     else:
-        formatter = logging.Formatter(
+        formatter = CachedTimeFormatter(
             "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
         )
     handler.setFormatter(formatter)
