@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bench import procs, report, seed, wrk
+from bench.many import FULL_SCALE, add_many_arguments, many_scenario
 
 PG_ADMIN_URL = os.environ.get("REALMGATE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 PORTS = {
@@ -124,6 +125,9 @@ class Scenario:
     connections: int
     script: Path
     url_path: str
+    # Instead of --warmup seconds of the script: a warm-up of the scenario's own, which may
+    # measure runs of its own, (scenario name, result) (see bench/many.py).
+    warm_up: Callable[[str], list[tuple[str, wrk.WrkResult]]] | None = None
 
 
 @dataclass
@@ -154,17 +158,14 @@ def run_target(
     try:
         ready = server.wait_until(lambda: target.first_request(server.port))
         log(f"  {target.name}: first token after {ready:.2f} s")
-        for sc in target.scenarios():
-            url = f"http://127.0.0.1:{server.port}{sc.url_path}"
-            if args.warmup > 0:
-                wrk.run(url, sc.script, sc.connections, args.warmup, threads=args.threads)
-            r = wrk.run(url, sc.script, sc.connections, args.duration, threads=args.threads)
+
+        def record(scenario: str, connections: int, r: wrk.WrkResult) -> None:
             results.measurements.append(
                 Measurement(
                     rep,
                     target.name,
-                    sc.name,
-                    sc.connections,
+                    scenario,
+                    connections,
                     r.rps,
                     r.p50_ms,
                     r.p99_ms,
@@ -173,9 +174,19 @@ def run_target(
                 )
             )
             log(
-                f"  {target.name:22} {sc.name:18} {r.rps:9.0f} req/s  p50 {r.p50_ms:7.2f} ms"
+                f"  {target.name:22} {scenario:18} {r.rps:9.0f} req/s  p50 {r.p50_ms:7.2f} ms"
                 f"  p99 {r.p99_ms:7.2f} ms  errors {r.errors}"
             )
+
+        for sc in target.scenarios():
+            url = f"http://127.0.0.1:{server.port}{sc.url_path}"
+            if sc.warm_up is not None:
+                for name, measured in sc.warm_up(url):
+                    record(name, sc.connections, measured)
+            elif args.warmup > 0:
+                wrk.run(url, sc.script, sc.connections, args.warmup, threads=args.threads)
+            r = wrk.run(url, sc.script, sc.connections, args.duration, threads=args.threads)
+            record(sc.name, sc.connections, r)
         rss = server.rss()
         results.target_runs.append(TargetRun(rep, target.name, ready, rss))
         log(
@@ -209,20 +220,7 @@ def build_targets(
         data_dir = work / name
         port = PORTS[name]
         if many:
-            log(f"seeding {name}: {args.tenants:,} tenants x {args.clients_per_tenant} clients")
-            t0 = time.perf_counter()
-            creds = seed.seed_many(
-                data_dir, db_url, args.tenants, args.clients_per_tenant, args.spread
-            )
-            log(
-                f"  seeded in {time.perf_counter() - t0:.1f} s; requests spread over "
-                f"{len(creds):,} clients of {len({c.tenant for c in creds}):,} tenants"
-            )
-            script = wrk.write_script(scripts / f"{name}.lua", token_requests(creds))
-
-            def scenarios() -> list[Scenario]:
-                return [Scenario(f"many-es256-c{max(conns)}", max(conns), script, creds[0].path)]
-
+            creds, scenarios = many_scenario(args, name, data_dir, db_url, scripts, log)
             probe = first_token(creds[0].path, creds[0].body)
         else:
             realms = seed.seed_realms(data_dir, db_url, args.clients_per_realm)
@@ -490,19 +488,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=True,
         help="the many-tenants scenario",
     )
-    p.add_argument("--tenants", type=int, default=1000)
-    p.add_argument("--clients-per-tenant", type=int, default=10)
-    p.add_argument(
-        "--full-scale",
-        action="store_true",
-        help="100,000 tenants / 1,000,000 clients (the issue's figure)",
-    )
-    p.add_argument(
-        "--spread",
-        type=int,
-        default=20_000,
-        help="distinct clients the many-tenants requests are spread over",
-    )
+    add_many_arguments(p)
     p.add_argument(
         "--soak",
         action="store_true",
@@ -533,7 +519,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     args = p.parse_args(argv)
     if args.full_scale:
-        args.tenants, args.clients_per_tenant = 100_000, 10
+        args.tenants, args.clients_per_tenant, args.spread = FULL_SCALE
     if args.smoke:
         args.repetitions = 1
         args.duration = min(args.duration, 2.0)

@@ -91,6 +91,43 @@ def test_unknown_rows_are_none_or_false(store: SqlStore) -> None:
     assert store.delete_client("nope", "app") is False
 
 
+def test_tenants_and_keys_for_the_cache_in_one_read(store: SqlStore) -> None:
+    store.create_tenant(tenant("a1"), [], [key("a1", "old", created_at=1000)])
+    store.rotate_keys("a1", key("a1", "new", created_at=2000), retire_until=9000)
+    store.create_tenant(tenant("b1", name="B"), [], [key("b1", "kb")])
+    store.create_tenant(tenant("c1"), [], [])  # no key at all (the cache refuses it later)
+    store.emergency_rotate("b1", key("b1", "kb2", created_at=3000), not_before=3000)
+    found = store.get_tenants_and_keys(["a1", "b1", "c1", "nope", "a1"])
+    assert set(found) == {"a1", "b1", "c1"}
+    t, keys = found["a1"]
+    assert t == tenant("a1")
+    assert [(k.kid, k.status, k.verify_until) for k in keys] == [
+        ("new", "active", None),
+        ("old", "retired", 9000),
+    ]  # newest first
+    assert keys[0] == store.list_keys("a1")[0]
+    t, keys = found["b1"]
+    assert t.name == "B" and t.not_before == 3000
+    assert [k.kid for k in keys] == ["kb2"]  # the revoked key is left out
+    assert found["c1"] == (tenant("c1"), [])
+    assert store.get_tenants_and_keys(["a1"])["a1"] == found["a1"]
+    assert store.get_tenants_and_keys([]) == {}
+
+
+def test_clients_for_the_cache_in_one_read(store: SqlStore) -> None:
+    store.create_tenant(tenant("a1"), [client("a1", "app"), client("a1", "x")], [key("a1")])
+    store.create_tenant(tenant("b1"), [client("b1", "app", enabled=False)], [key("b1")])
+    wanted = [("a1", "app"), ("b1", "app"), ("a1", "nope"), ("b1", "x"), ("nope", "app")]
+    found = store.get_clients(wanted)
+    assert found == {
+        ("a1", "app"): store.get_client("a1", "app"),
+        ("b1", "app"): store.get_client("b1", "app"),
+    }
+    assert found[("b1", "app")] == client("b1", "app", enabled=False)
+    assert store.get_clients([("a1", "x")]) == {("a1", "x"): client("a1", "x")}
+    assert store.get_clients([]) == {}
+
+
 def test_update_tenant_uses_optimistic_concurrency(store: SqlStore) -> None:
     store.create_tenant(tenant(), [], [key()])
     first = store.get_tenant("acme")

@@ -61,6 +61,8 @@ def test_the_cached_time_is_the_records_own() -> None:
     reference = logging.Formatter("%(asctime)s %(message)s")
     reference.converter = time.gmtime
     for created in (1_700_000_000.123, 1_700_000_000.987, 1_700_000_001.5, 1_700_003_601.0):
-        record = logging.makeLogRecord({"msg": "m", "created": created, "msecs": created % 1 * 1000})
+        record = logging.makeLogRecord(
+            {"msg": "m", "created": created, "msecs": created % 1 * 1000}
+        )
         assert fmt.format(record) == reference.format(record)
         assert fmt.formatTime(record, "%H:%M:%S") == reference.formatTime(record, "%H:%M:%S")

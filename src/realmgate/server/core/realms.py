@@ -1,24 +1,28 @@
 """Realm snapshots and the in-memory directory that keeps the token path off the database.
 
 A :class:`Realm` is everything the token endpoint, the JWKS and discovery need for one tenant,
-decrypted and pre-rendered once. The :class:`Directory` caches realms and clients; it is kept
-fresh on every node by the change feed (:meth:`Directory.apply_changes`), with a TTL as the
-fallback. On a warm cache the token path does no database query.
+decrypted once. The :class:`Directory` caches realms and clients; it is kept fresh on every node
+by the change feed (:meth:`Directory.apply_changes`), with a TTL as the fallback. On a warm
+cache the token path does no database query. A process may hold tens of thousands of realms:
+a miss is one statement per realm (tenant and keys together), misses that arrive together are
+loaded together, and a realm holds little beyond its parsed signing key.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import anyio.to_thread
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
-from realmgate.jose import KeyPair, load_private_key
+from realmgate.jose import KeyPair
+from realmgate.server.core.cache import BatchLoader, TtlLru
 from realmgate.server.settings import Settings
 from realmgate.server.storage.protocols import Store
 from realmgate.server.storage.records import (
@@ -33,11 +37,9 @@ from realmgate.wire.names import is_client_id, is_shortcode
 
 PublicKey = RSAKey | ECKey | OKPKey
 
-V = TypeVar("V")
 GAP_WAIT = 60.0
 MAX_GAPS = 1000
 KID_RELOAD_INTERVAL = 1.0
-_MISSING = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,17 +50,64 @@ class VerifyKey:
     verify_until: int | None  # None while the key is active
 
 
-@dataclass(frozen=True, slots=True)
 class Realm:
-    tenant: TenantRecord
-    issuer: str
-    signing_key: KeyPair
-    verify_keys: dict[str, VerifyKey]
-    jwks_json: bytes
+    """One tenant as the token path needs it: the record, the issuer, the decrypted signing
+    key and the published JWKS. Immutable; a change is a new snapshot.
+
+    Kept by the ten thousand per process, so it holds little: when the signing key is the
+    only published key (the usual case) the JWKS is rendered from it on first use, and the
+    verification keys are imported the first time a token of the realm is verified (the token
+    endpoint needs neither)."""
+
+    __slots__ = ("_jwks", "_keys", "_verify_keys", "issuer", "signing_key", "tenant")
+
+    def __init__(
+        self,
+        tenant: TenantRecord,
+        issuer: str,
+        signing_key: KeyPair,
+        jwks_json: bytes | None = None,
+        keys: tuple[tuple[str, str, int | None], ...] | None = None,
+    ):
+        """``jwks_json``: ``{"keys": [...]}`` of the published keys, whose (kid, alg,
+        verify_until) are ``keys`` in the same order; both None: the signing key alone."""
+        self.tenant = tenant
+        self.issuer = issuer
+        self.signing_key = signing_key
+        self._jwks = jwks_json
+        self._keys = keys
+        self._verify_keys: dict[str, VerifyKey] | None = None
+
+    def __repr__(self) -> str:
+        return f"Realm({self.tenant.shortcode!r}, kid={self.signing_key.kid!r})"
 
     @property
     def shortcode(self) -> str:
         return self.tenant.shortcode
+
+    @property
+    def jwks_json(self) -> bytes:
+        """The published keys as a JWKS document."""
+        jwks = self._jwks
+        if jwks is None:
+            doc = {"keys": [self.signing_key.public_jwk()]}
+            jwks = self._jwks = json.dumps(doc, separators=(",", ":")).encode()
+        return jwks
+
+    @property
+    def verify_keys(self) -> dict[str, VerifyKey]:
+        """The keys that verify this realm's tokens, by kid (imported on first use)."""
+        keys = self._verify_keys
+        if keys is None:
+            jwks = json.loads(self.jwks_json)["keys"]
+            signing = self.signing_key
+            published = self._keys or ((signing.kid, signing.alg, None),)
+            keys = {
+                kid: VerifyKey(kid, alg, _import_public(jwk), until)
+                for (kid, alg, until), jwk in zip(published, jwks, strict=True)
+            }
+            self._verify_keys = keys
+        return keys
 
     def verify_key(self, kid: str, now: float) -> VerifyKey | None:
         key = self.verify_keys.get(kid)
@@ -75,17 +124,34 @@ def build_realm(
         raise LookupError(f"tenant {tenant.shortcode!r} has no active signing key")
     current = active[0]
     pem = vault.decrypt_signing_key(tenant.shortcode, current.kid, current.private_key_enc)
-    signing = load_private_key(pem, current.alg, current.kid)
-    verify: dict[str, VerifyKey] = {}
-    published: list[dict[str, Any]] = []
-    for k in keys:
-        if k.status == "revoked" or (k.verify_until is not None and k.verify_until < now):
-            continue
-        public = _import_public(k.public_jwk)
-        verify[k.kid] = VerifyKey(k.kid, k.alg, public, k.verify_until)
-        published.append(k.public_jwk)
-    jwks = json.dumps({"keys": published}, separators=(",", ":")).encode()
-    return Realm(tenant, issuer, signing, verify, jwks)
+    signing = _signing_key(pem, current.alg, current.kid)
+    published = [
+        k
+        for k in keys
+        if k.status != "revoked" and (k.verify_until is None or k.verify_until >= now)
+    ]
+    verify = tuple((k.kid, k.alg, k.verify_until) for k in published)
+    if verify == ((current.kid, current.alg, None),):
+        return Realm(tenant, issuer, signing)  # the signing key alone: rendered when asked
+    jwks = json.dumps({"keys": [k.public_jwk for k in published]}, separators=(",", ":"))
+    return Realm(tenant, issuer, signing, jwks.encode(), verify)
+
+
+def _signing_key(pem: bytes, alg: str, kid: str) -> KeyPair:
+    """The realm's private key, parsed by cryptography and given to joserfc as an object (so
+    that no copy of the PEM stays in memory). It is our own key, authenticated at rest by
+    AES-GCM: RSA's key consistency check, tens of milliseconds per key, is skipped."""
+    private = load_pem_private_key(pem, None, unsafe_skip_rsa_key_validation=True)
+    key: RSAKey | ECKey | OKPKey
+    if alg == "RS256" and isinstance(private, rsa.RSAPrivateKey):
+        key = RSAKey.import_key(private)
+    elif alg == "ES256" and isinstance(private, ec.EllipticCurvePrivateKey):
+        key = ECKey.import_key(private)
+    elif alg == "EdDSA" and isinstance(private, ed25519.Ed25519PrivateKey):
+        key = OKPKey.import_key(private)
+    else:
+        raise ValueError(f"the signing key of kid {kid!r} does not fit {alg!r}")
+    return KeyPair(kid=kid, alg=alg, key=key)
 
 
 def _import_public(jwk: dict[str, Any]) -> PublicKey:
@@ -97,45 +163,10 @@ def _import_public(jwk: dict[str, Any]) -> PublicKey:
     return OKPKey.import_key(jwk)
 
 
-class _Lru(Generic[V]):
-    """A bounded LRU map whose entries also expire after ``ttl`` seconds."""
-
-    def __init__(self, maxsize: int, ttl: float, clock: Callable[[], float]):
-        self._data: OrderedDict[Any, tuple[float, V | None]] = OrderedDict()
-        self._maxsize = maxsize
-        self._ttl = ttl
-        self._clock = clock
-
-    def get(self, key: Any) -> object:
-        hit = self._data.get(key)
-        if hit is None:
-            return _MISSING
-        expires, value = hit
-        if expires < self._clock():
-            self._data.pop(key, None)
-            return _MISSING
-        self._data.move_to_end(key)
-        return value
-
-    def put(self, key: Any, value: V | None) -> None:
-        self._data[key] = (self._clock() + self._ttl, value)
-        self._data.move_to_end(key)
-        while len(self._data) > self._maxsize:
-            self._data.popitem(last=False)
-
-    def pop(self, key: Any) -> None:
-        self._data.pop(key, None)
-
-    def drop_where(self, predicate: Callable[[Any], bool]) -> None:
-        for key in [k for k in self._data if predicate(k)]:
-            del self._data[key]
-
-    def clear(self) -> None:
-        self._data.clear()
-
-
 class Directory:
-    """Cached realms and clients. Misses load from the store in a worker thread."""
+    """Cached realms and clients. Misses load from the store in worker threads, once per key
+    and in batches (:class:`~realmgate.server.core.cache.BatchLoader`); an expired entry is
+    served to concurrent lookups while one of them reloads it."""
 
     def __init__(
         self,
@@ -146,58 +177,68 @@ class Directory:
         ttl: float = 300.0,
         max_clients: int = 200_000,
         max_realms: int = 100_000,
+        load_concurrency: int = 2,
+        max_batch: int = 64,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.store = store
         self.vault = vault
         self.settings = settings
-        self._realms: _Lru[Realm] = _Lru(max_realms, ttl, clock)
-        self._clients: _Lru[ClientRecord] = _Lru(max_clients, ttl, clock)
+        limits = {"concurrency": load_concurrency, "max_batch": max_batch}
+        self._realms: BatchLoader[str, Realm] = BatchLoader(
+            TtlLru(max_realms, ttl, clock), self._load_realms, **limits
+        )
+        self._clients: BatchLoader[tuple[str, str], ClientRecord] = BatchLoader(
+            TtlLru(max_clients, ttl, clock), self.store.get_clients, **limits
+        )
+        self._direct_loads = 0
         self.last_change_id = 0
-        self.loads = 0  # database loads, for tests and metrics
-        self.hits = 0  # lookups answered from memory
         # Revoked token ids (tenant, jti) -> expiry, shared by all nodes through the change feed.
         self._revoked: dict[tuple[str, str], int] = {}
         self.wall_clock: Callable[[], float] = time.time
         self._gaps: dict[int, float] = {}  # change ids not seen yet -> since when
         self._reloaded: dict[str, float] = {}  # realm -> when a missing kid last reloaded it
 
+    @property
+    def loads(self) -> int:
+        """Realms and clients loaded from the store, for tests and metrics."""
+        return self._direct_loads + self._realms.loaded + self._clients.loaded
+
+    @property
+    def hits(self) -> int:
+        """Lookups answered from memory (or by the load another lookup was doing)."""
+        return self._realms.hits + self._clients.hits
+
+    def _load_realms(self, shortcodes: list[str]) -> dict[str, Realm | Exception]:
+        """Build realms from one query; a realm that cannot be built is its own error."""
+        now = self.wall_clock()
+        built: dict[str, Realm | Exception] = {}
+        for shortcode, (tenant, keys) in self.store.get_tenants_and_keys(shortcodes).items():
+            try:
+                issuer = self.settings.issuer(shortcode)
+                built[shortcode] = build_realm(tenant, keys, self.vault, issuer, now)
+            except Exception as exc:  # raised to the lookups of that realm alone
+                built[shortcode] = exc
+        return built
+
     def load_realm(self, shortcode: str) -> Realm | None:
-        """Synchronous load from the store (used on a miss and by the CLI)."""
-        self.loads += 1
-        tenant = self.store.get_tenant(shortcode)
-        if tenant is None:
-            return None
-        keys = self.store.list_keys(shortcode)
-        issuer = self.settings.issuer(shortcode)
-        return build_realm(tenant, keys, self.vault, issuer, self.wall_clock())
+        """Synchronous load from the store, bypassing the cache (used to reload a realm and
+        by the CLI)."""
+        self._direct_loads += 1
+        realm = self._load_realms([shortcode]).get(shortcode)
+        if isinstance(realm, Exception):
+            raise realm
+        return realm
 
     async def realm(self, shortcode: str) -> Realm | None:
         if not is_shortcode(shortcode):
             return None
-        cached = self._realms.get(shortcode)
-        if cached is not _MISSING:
-            self.hits += 1
-            return cached  # type: ignore[return-value]
-        realm = await anyio.to_thread.run_sync(self.load_realm, shortcode)
-        self._realms.put(shortcode, realm)
-        return realm
-
-    def _load_client(self, tenant: str, client_id: str) -> ClientRecord | None:
-        self.loads += 1
-        return self.store.get_client(tenant, client_id)
+        return await self._realms.get(shortcode)
 
     async def client(self, tenant: str, client_id: str) -> ClientRecord | None:
         if not is_client_id(client_id):
             return None
-        key = (tenant, client_id)
-        cached = self._clients.get(key)
-        if cached is not _MISSING:
-            self.hits += 1
-            return cached  # type: ignore[return-value]
-        client = await anyio.to_thread.run_sync(self._load_client, tenant, client_id)
-        self._clients.put(key, client)
-        return client
+        return await self._clients.get((tenant, client_id))
 
     def is_revoked(self, tenant: str, jti: str) -> bool:
         return (tenant, jti) in self._revoked
@@ -217,12 +258,12 @@ class Directory:
             if change.kind == "revoked":
                 self._revoked.setdefault((change.tenant, change.key), 2**62)
             elif change.kind == "client":
-                self._clients.pop((change.tenant, change.key))
+                self._clients.evict((change.tenant, change.key))
             else:
-                self._realms.pop(change.tenant)
+                self._realms.evict(change.tenant)
                 if change.kind == "tenant":
                     tenant = change.tenant
-                    self._clients.drop_where(lambda k, t=tenant: k[0] == t)  # type: ignore[misc]
+                    self._clients.evict_where(lambda key, t=tenant: key[0] == t)  # type: ignore[misc]
             self.last_change_id = max(self.last_change_id, change.id)
 
     def _read_feed(self) -> tuple[list[Change], list[RevokedToken]]:
@@ -278,12 +319,16 @@ class Directory:
         fresh = await anyio.to_thread.run_sync(self.load_realm, realm.shortcode)
         if fresh is None:
             return realm
-        self._realms.put(realm.shortcode, fresh)
+        self._realms.cache.put(realm.shortcode, fresh)
         return fresh
 
     def evict_realm(self, shortcode: str) -> None:
-        self._realms.pop(shortcode)
+        self._realms.evict(shortcode)
 
     def clear(self) -> None:
         self._realms.clear()
         self._clients.clear()
+
+    def cached(self) -> tuple[int, int]:
+        """How many realms and clients are cached (unknown ones included)."""
+        return len(self._realms.cache), len(self._clients.cache)

@@ -80,6 +80,7 @@ signing_keys = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("verify_until", BigInteger, nullable=True),
     ForeignKeyConstraint(["tenant"], ["tenants.shortcode"], ondelete="CASCADE"),
+    Index("ix_signing_keys_status_created_at", "status", "created_at"),
 )
 
 changes = Table(

@@ -6,6 +6,7 @@ evict what changed (see :mod:`realmgate.server.core.cache`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from realmgate.server.storage.records import (
@@ -33,6 +34,13 @@ class Store(Protocol):
         self, tenant: TenantRecord, client_list: list[ClientRecord], keys: list[KeyRecord]
     ) -> None: ...
     def get_tenant(self, shortcode: str) -> TenantRecord | None: ...
+    def get_tenants_and_keys(
+        self, shortcodes: Sequence[str]
+    ) -> dict[str, tuple[TenantRecord, list[KeyRecord]]]:
+        """Tenants with their keys that are not revoked (newest first), each read at once:
+        what realms are built from. Unknown shortcodes are left out."""
+        ...
+
     def list_tenants(self) -> list[TenantRecord]: ...
     def count_tenants(self) -> int: ...
     def update_tenant(self, tenant: TenantRecord) -> bool:
@@ -44,6 +52,10 @@ class Store(Protocol):
     # clients
     def create_client(self, client: ClientRecord) -> None: ...
     def get_client(self, tenant: str, client_id: str) -> ClientRecord | None: ...
+    def get_clients(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], ClientRecord]:
+        """Clients by (tenant, client id), for the cache's misses; unknown ones are left out."""
+        ...
+
     def list_clients(self, tenant: str) -> list[ClientRecord]: ...
     def update_client(self, client: ClientRecord) -> bool:
         """Write ``client`` if its row is still at ``client.version``; False otherwise."""

@@ -1,8 +1,16 @@
-"""Mapping between storage records and table rows (options blobs stay JSON in the database)."""
+"""Mapping between storage records and table rows (options blobs stay JSON in the database).
+
+Records read for the servers' caches are kept by the ten thousand, so their small repeated
+parts are shared: short enumerated strings (roles, methods, algorithms) are interned and equal
+JSON values of tenants (settings, client scopes: mostly the defaults) are one object. Records
+are immutable and nothing mutates their dicts in place (changes copy them first).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import sys
+from typing import Any, TypeVar, cast
 
 from realmgate.server.storage.records import (
     DEFAULT_CLIENT_SCOPES,
@@ -11,9 +19,30 @@ from realmgate.server.storage.records import (
     TenantRecord,
 )
 
+J = TypeVar("J")
+S = TypeVar("S", bound=str)
+MAX_SHARED = 4096  # distinct shared JSON values kept
+_shared: dict[str, Any] = {}
+
+
+def shared(value: J) -> J:
+    """One object for every equal JSON value (bounded: past ``MAX_SHARED`` values, a copy)."""
+    key = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    found = _shared.get(key)
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    if len(_shared) < MAX_SHARED:
+        _shared[key] = value
+    return value
+
+
+def intern_name(value: S) -> S:
+    """Short names (roles, methods, algorithms) as one shared string each."""
+    return cast(S, sys.intern(value)) if len(value) <= 64 else value
+
 
 def _opt_tuple(value: Any) -> tuple[str, ...] | None:
-    return None if value is None else tuple(value)
+    return None if value is None else tuple(intern_name(v) for v in value)
 
 
 def _list(value: tuple[str, ...] | None) -> list[str] | None:
@@ -24,46 +53,61 @@ def _bytes(value: Any) -> bytes | None:
     return None if value is None else bytes(value)
 
 
-def tenant_from_row(row: Any) -> TenantRecord:
+def tenant_from_row(
+    row: Any, shortcode: str | None = None, *, shared_json: bool = False
+) -> TenantRecord:
+    """``shortcode``: the caller's equal string, kept instead of the row's copy;
+    ``shared_json``: share equal settings and client scopes with other records."""
     options = dict(row.options or {})
+    settings = dict(row.settings)
+    client_scopes = dict(options.get("client_scopes", DEFAULT_CLIENT_SCOPES))
+    if shared_json:
+        settings, client_scopes = shared(settings), shared(client_scopes)
     return TenantRecord(
-        shortcode=row.shortcode,
+        shortcode=row.shortcode if shortcode is None else shortcode,
         name=row.name,
-        signing_alg=row.signing_alg,
-        settings=dict(row.settings),
+        signing_alg=intern_name(row.signing_alg),
+        settings=settings,
         access_token_lifespan=row.access_token_lifespan,
         session_max_lifespan=row.session_max_lifespan,
         not_before=row.not_before,
         created_at=row.created_at,
         updated_at=row.updated_at,
         version=row.version,
-        client_scopes=dict(options.get("client_scopes", DEFAULT_CLIENT_SCOPES)),
+        client_scopes=client_scopes,
     )
 
 
-def client_from_row(row: Any) -> ClientRecord:
+def client_from_row(
+    row: Any, tenant: str | None = None, client_id: str | None = None, *, shared_json: bool = False
+) -> ClientRecord:
+    """``tenant``, ``client_id``: the caller's equal strings, kept instead of the row's;
+    ``shared_json``: an empty ``claims`` is one shared dict."""
     options = dict(row.options or {})
+    claims = dict(options.get("claims") or {})
+    if shared_json and not claims:
+        claims = shared(claims)
     return ClientRecord(
-        tenant=row.tenant,
-        client_id=row.client_id,
+        tenant=row.tenant if tenant is None else tenant,
+        client_id=row.client_id if client_id is None else client_id,
         sub=row.sub,
         enabled=bool(row.enabled),
-        roles=tuple(row.roles),
+        roles=tuple(intern_name(r) for r in row.roles),
         secret_hash=bytes(row.secret_hash),
         created_at=row.created_at,
         updated_at=row.updated_at,
         access_token_lifespan=row.access_token_lifespan,
         previous_secret_hash=_bytes(row.previous_secret_hash),
         previous_secret_expires_at=row.previous_secret_expires_at,
-        auth_method=row.auth_method,
+        auth_method=intern_name(row.auth_method),
         secret_enc=_bytes(row.secret_enc),
         previous_secret_enc=_bytes(row.previous_secret_enc),
         not_before=row.not_before,
         default_scopes=_opt_tuple(options.get("default_scopes")),
         optional_scopes=_opt_tuple(options.get("optional_scopes")),
         audiences=_opt_tuple(options.get("audiences")),
-        claims=dict(options.get("claims") or {}),
-        token_profile=options.get("token_profile", "jwt"),
+        claims=claims,
+        token_profile=intern_name(options.get("token_profile", "jwt")),
         jwks=options.get("jwks"),
         jwks_uri=options.get("jwks_uri"),
         version=row.version,
@@ -74,7 +118,7 @@ def key_from_row(row: Any) -> KeyRecord:
     return KeyRecord(
         tenant=row.tenant,
         kid=row.kid,
-        alg=row.alg,
+        alg=intern_name(row.alg),
         private_key_enc=bytes(row.private_key_enc),
         public_jwk=dict(row.public_jwk),
         status=row.status,

@@ -7,6 +7,7 @@ reached the disk, so it survives a crash or a power loss.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,7 +23,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from realmgate.server.storage.models import (
@@ -47,8 +48,11 @@ from realmgate.server.storage.rows import (
     tenant_values,
 )
 from realmgate.server.storage.sql_feed import ChangeFeedMixin, record_change
+from realmgate.server.storage.sql_reads import CacheReadsMixin
 from realmgate.server.storage.sql_security import SecurityStoreMixin
 from realmgate.server.storage.sql_tokens import TokenStateMixin
+
+IDLE_PING_SECONDS = 1.0
 
 
 def normalize_url(url: str) -> str:
@@ -59,7 +63,9 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engine:
+    """The engine of a store; ``pool_size``/``max_overflow``: PostgreSQL connections kept
+    per process / opened beyond them under load."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
@@ -74,14 +80,42 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_use_lifo=True)
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use when it has been idle for ``IDLE_PING_SECONDS``:
+    a dead one (database restarted, idle timeout of a proxy) is replaced, without the round
+    trip of a ping on every checkout under load (what ``pool_pre_ping`` would cost). A
+    statement that still fails on a dead connection invalidates the whole pool at once."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < IDLE_PING_SECONDS:
+            return
+        try:
+            cur = dbapi_conn.cursor()
+            try:
+                cur.execute("SELECT 1")
+            finally:
+                cur.close()
+            dbapi_conn.rollback()
+        except Exception as exc:  # the pool discards it and connects again
+            raise DisconnectionError(f"pooled connection is dead: {exc}") from exc
 
 
 def _opt_bytes(value: Any) -> bytes | None:
     return None if value is None else bytes(value)
 
 
-class SqlStore(SecurityStoreMixin, ChangeFeedMixin, TokenStateMixin):
+class SqlStore(CacheReadsMixin, SecurityStoreMixin, ChangeFeedMixin, TokenStateMixin):
     """The :class:`Store` on a SQLAlchemy engine (SQLite or PostgreSQL)."""
 
     def __init__(self, engine: Engine):
@@ -121,11 +155,6 @@ class SqlStore(SecurityStoreMixin, ChangeFeedMixin, TokenStateMixin):
                 record_change(conn, tenant.shortcode, "tenant", tenant.shortcode)
         except IntegrityError:
             raise DuplicateError(f"tenant {tenant.shortcode!r} exists already") from None
-
-    def get_tenant(self, shortcode: str) -> TenantRecord | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(tenants).where(tenants.c.shortcode == shortcode)).first()
-        return None if row is None else tenant_from_row(row)
 
     def list_tenants(self) -> list[TenantRecord]:
         with self.engine.connect() as conn:
@@ -170,13 +199,6 @@ class SqlStore(SecurityStoreMixin, ChangeFeedMixin, TokenStateMixin):
             raise DuplicateError(
                 f"client {client.client_id!r} exists already in tenant {client.tenant!r}"
             ) from None
-
-    def get_client(self, tenant: str, client_id: str) -> ClientRecord | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(clients).where(clients.c.tenant == tenant, clients.c.client_id == client_id)
-            ).first()
-        return None if row is None else client_from_row(row)
 
     def list_clients(self, tenant: str) -> list[ClientRecord]:
         with self.engine.connect() as conn:
