@@ -78,7 +78,7 @@ def access_token_claims(
 
 
 PER_TOKEN = ("exp", "iat", "jti")
-MAX_TEMPLATES = 4096
+MAX_TEMPLATES = 16_384  # one per active client, at 10,000 active clients per worker
 
 
 class ClaimsTemplates:
