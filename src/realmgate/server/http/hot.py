@@ -24,7 +24,7 @@ from realmgate.server.core.grants import TokenRequest
 from realmgate.server.core.realms import Realm
 from realmgate.server.core.tenant_settings import represent
 from realmgate.server.http.observability import incoming_request_id, log_access, request_id
-from realmgate.server.http.responses import NO_STORE, json_bytes
+from realmgate.server.http.responses import NO_STORE, check_declared_length, json_bytes
 from realmgate.server.http.state import AppState
 from realmgate.verifier import TokenError
 from realmgate.wire import jsend
@@ -82,12 +82,7 @@ class Headers:
 
 async def read_body(receive: Receive, declared: bytes | None, limit: int) -> bytes:
     """The body, refusing anything over ``limit`` bytes without reading it all."""
-    if declared is not None:
-        try:
-            if int(declared) > limit:
-                raise RequestTooLarge()
-        except ValueError:
-            raise RequestTooLarge("Invalid Content-Length.") from None
+    check_declared_length(declared, limit)
     body = b""
     while True:
         message = await receive()

@@ -40,15 +40,19 @@ def jsend_error(status: int, message: str) -> Response:
     return json_response(jsend.error(message), status)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing anything over ``limit`` bytes without reading it all."""
-    declared = request.headers.get("content-length")
+def check_declared_length(declared: str | bytes | None, limit: int) -> None:
+    """Refuse a body whose ``Content-Length`` is over ``limit`` (or no number) before reading."""
     if declared is not None:
         try:
             if int(declared) > limit:
                 raise RequestTooLarge()
         except ValueError:
             raise RequestTooLarge("Invalid Content-Length.") from None
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing anything over ``limit`` bytes without reading it all."""
+    check_declared_length(request.headers.get("content-length"), limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
