@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -205,6 +206,39 @@ def test_one_thread_fetches_while_the_others_wait(
         results = list(pool.map(lambda _: verifier.verify(jwt).tenant, range(32)))
     assert results == ["acme"] * 32
     assert (sso.count("discovery"), sso.count("jwks")) == (1, 1)
+
+
+def test_a_lookup_during_a_fetch_waits_for_its_keys(
+    sso: FakeSso, mono: Clock, rsa_key: KeyPair
+) -> None:
+    """A thread that asks for a key while another thread's fetch is in flight waits for that
+    fetch instead of finding no key (the fetch's start already counts as a recent attempt)."""
+    entered, release = threading.Event(), threading.Event()
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/certs"):
+            entered.set()
+            release.wait(30)
+        return sso.handler(request)
+
+    cache = JwksCache(httpx.Client(transport=httpx.MockTransport(slow)), clock=mono)
+    results: dict[str, object] = {}
+
+    def lookup(name: str) -> None:
+        results[name] = cache.resolve(ACME, rsa_key.kid)
+
+    first = threading.Thread(target=lookup, args=("first",))
+    first.start()
+    assert entered.wait(30)
+    second = threading.Thread(target=lookup, args=("second",))
+    second.start()
+    second.join(0.2)  # with the bug, the second lookup returns None here, before the release
+    release.set()
+    first.join(30)
+    second.join(30)
+    assert results["first"] is not None
+    assert results["second"] is not None
+    assert sso.count("jwks") == 1
 
 
 # --- which JWKs become keys ----------------------------------------------------------------

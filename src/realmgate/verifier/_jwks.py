@@ -176,6 +176,7 @@ class _IssuerState:
     keys: KeyMap = field(default_factory=dict)
     fetched_at: float | None = None
     attempted_at: float | None = None
+    in_flight: bool = False  # a fetch has started and not ended: lookups wait for it
 
 
 class JwksCore:
@@ -226,9 +227,11 @@ class JwksCore:
 
     def needs_refresh(self, issuer: str, kid: str | None = None) -> bool:
         """Whether a fetch is due: nothing cached yet, the TTL expired, or ``kid`` is unknown,
-        and in every case no attempt for this issuer within the minimum interval."""
+        and in every case no attempt for this issuer within the minimum interval. True while a
+        fetch is in flight, so that the caller waits for it (on the issuer's lock) instead of
+        reading a cache that the fetch is about to fill."""
         state = self._issuers.get(issuer)
-        if state is None or state.attempted_at is None:
+        if state is None or state.attempted_at is None or state.in_flight:
             return True
         now = self._clock()
         if now - state.attempted_at < self.min_refetch_interval:
@@ -243,17 +246,21 @@ class JwksCore:
         Raises :class:`JwksFetchError` (the cached keys are then left as they were)."""
         state = self._state(issuer)
         state.attempted_at = self._clock()
+        state.in_flight = True
         self.fetches += 1
         headers = {"Accept": "application/json"}
-        if state.jwks_uri is None:
-            url = discovery_url(issuer)
-            reply = yield httpx.Request("GET", url, headers=headers)
-            state.jwks_uri = parse_discovery(issuer, reply)
-        jwks_uri = state.jwks_uri
-        reply = yield httpx.Request("GET", jwks_uri, headers=headers)
-        keys = parse_jwks(jwks_uri, reply)
-        state.keys = keys
-        state.fetched_at = self._clock()
+        try:
+            if state.jwks_uri is None:
+                url = discovery_url(issuer)
+                reply = yield httpx.Request("GET", url, headers=headers)
+                state.jwks_uri = parse_discovery(issuer, reply)
+            jwks_uri = state.jwks_uri
+            reply = yield httpx.Request("GET", jwks_uri, headers=headers)
+            keys = parse_jwks(jwks_uri, reply)
+            state.keys = keys
+            state.fetched_at = self._clock()
+        finally:
+            state.in_flight = False
         logger.info("fetched %d signature key(s) of %s", len(keys), issuer)
         return len(keys)
 
