@@ -51,11 +51,11 @@ def realmgate_unsigned() -> Any:
 
     signatures = {"RS256": b"s" * 256, "ES256": b"s" * 64, "EdDSA": b"s" * 64}
 
-    def sign_payload(self: CompactSigner, payload: bytes, typ: str = "JWT") -> str:
+    def sign_payload_bytes(self: CompactSigner, payload: bytes, typ: str = "JWT") -> bytes:
         from realmgate.jose.signer import b64url
 
         signing_input = self.header(typ) + b"." + b64url(payload)
-        return (signing_input + b"." + b64url(signatures[self.alg])).decode("ascii")
+        return signing_input + b"." + b64url(signatures[self.alg])
 
-    CompactSigner.sign_payload = sign_payload  # type: ignore[method-assign]
+    CompactSigner.sign_payload_bytes = sign_payload_bytes  # type: ignore[method-assign]
     return app_from_env()

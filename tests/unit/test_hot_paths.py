@@ -159,7 +159,7 @@ async def test_an_unexpected_error_is_a_500_in_the_endpoints_format(
     async def boom(*args: object) -> Any:
         raise RuntimeError("secret detail")
 
-    monkeypatch.setattr(state.grant, "handle", boom)
+    monkeypatch.setattr(state.grant, "handle_body", boom)
     monkeypatch.setattr(state.bearer, "authenticate", boom)
     caplog.set_level(logging.ERROR, logger="realmgate.http")
     r = await client.post(TOKEN, data=body(creds))

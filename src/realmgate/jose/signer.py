@@ -75,5 +75,9 @@ class CompactSigner:
 
     def sign_payload(self, payload: bytes, typ: str = "JWT") -> str:
         """Sign an already encoded JSON claims object (UTF-8)."""
+        return self.sign_payload_bytes(payload, typ).decode("ascii")
+
+    def sign_payload_bytes(self, payload: bytes, typ: str = "JWT") -> bytes:
+        """:meth:`sign_payload`, as ASCII bytes."""
         signing_input = self.header(typ) + b"." + b64url(payload)
-        return (signing_input + b"." + b64url(self._sign(signing_input))).decode("ascii")
+        return signing_input + b"." + b64url(self._sign(signing_input))

@@ -164,6 +164,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         65536, ge=1024, description="Largest request body accepted; larger ones get 413."
     )
+    token_request_cache_size: int = Field(
+        16_384,
+        ge=0,
+        description="Token requests that passed every check, remembered per worker (by a keyed "
+        "digest: the secret is never kept), so a client's repeated request skips parsing, the "
+        "secret check and the scope policy for as long as the tenant and the client are "
+        "unchanged (throttle and rate limit still apply); 0 turns it off.",
+    )
     api_token_cache_size: int = Field(
         4096,
         ge=0,

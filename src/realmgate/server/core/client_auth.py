@@ -118,19 +118,23 @@ class ClientAuthenticator:
         self.assertions = assertions or AssertionVerifier(directory)
         self.throttle = throttle
 
+    def check_throttle(self, tenant: str, client_id: str, src: str) -> None:
+        """Refuse (429) while the source or the client is blocked after failures."""
+        if self.throttle is not None:
+            wait = self.throttle.retry_after(src, tenant, client_id)
+            if wait is not None:
+                log.info(
+                    "client authentication throttled",
+                    extra={"event": "auth.throttled", "tenant": tenant, "key": src},
+                )
+                raise TooManyRequests(wait)
+
     async def authenticate(
         self, realm: Realm, creds: Credentials, now: int, source: str | None = None
     ) -> ClientRecord:
         basic = creds.method == "client_secret_basic"
         src = source_key(source)
-        if self.throttle is not None:
-            wait = self.throttle.retry_after(src, realm.shortcode, creds.client_id)
-            if wait is not None:
-                log.info(
-                    "client authentication throttled",
-                    extra={"event": "auth.throttled", "tenant": realm.shortcode, "key": src},
-                )
-                raise TooManyRequests(wait)
+        self.check_throttle(realm.shortcode, creds.client_id, src)
         client: ClientRecord | None = None
         if len(creds.client_id) <= MAX_CREDENTIAL_CHARS:
             client = await self.directory.client(realm.shortcode, creds.client_id)

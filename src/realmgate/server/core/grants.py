@@ -1,6 +1,12 @@
 """The client credentials grant (RFC 6749 §4.4), as one short pipeline of named steps:
 
 realm → grant type → client authentication → scope → audience → issue.
+
+Machine clients send the same request body every time (their id, their secret, the same scope),
+so :meth:`ClientCredentialsGrant.handle_body` remembers the requests that passed every check
+(:class:`~realmgate.server.core.grant_memo.GrantMemo`): a repeated request for the same realm
+and client snapshots skips parsing, the secret check and the scope and audience policy, and
+goes straight to the throttle, the rate limit and the signature.
 """
 
 from __future__ import annotations
@@ -12,17 +18,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from realmgate.server.core.client_auth import ClientAuthenticator, extract_credentials
+from realmgate.server.core.grant_memo import GrantMemo, grace_end
 from realmgate.server.core.policy import audience, granted_scope
-from realmgate.server.core.realms import Directory
-from realmgate.server.core.throttle import RateLimiter
-from realmgate.server.core.tokens import issue_token
+from realmgate.server.core.realms import Directory, Realm
+from realmgate.server.core.throttle import RateLimiter, source_key
+from realmgate.server.core.tokens import Grant
 from realmgate.wire.errors import (
     InvalidRequest,
     RealmNotFound,
     TooManyRequests,
     UnsupportedGrantType,
 )
-from realmgate.wire.forms import Form
+from realmgate.wire.forms import Form, parse_form
 
 GRANT_TYPE = "client_credentials"
 # Audit lines of issued tokens (raise this logger's level to silence them).
@@ -37,6 +44,19 @@ class TokenRequest:
     source: str | None = None  # the peer address, for throttling
 
 
+@dataclass(frozen=True, slots=True)
+class RawTokenRequest:
+    """A token request as received: the form body not parsed yet."""
+
+    tenant: str
+    body: bytes
+    authorization: str | None
+    source: str | None = None
+
+    def __repr__(self) -> str:  # the body holds the client's secret
+        return f"RawTokenRequest(tenant={self.tenant!r}, body=<{len(self.body)} bytes>)"
+
+
 class ClientCredentialsGrant:
     def __init__(
         self,
@@ -49,33 +69,79 @@ class ClientCredentialsGrant:
         self.authenticator = authenticator or ClientAuthenticator(directory)
         settings = directory.settings
         self.rate_limiter = RateLimiter(settings.token_rate_limit, settings.token_rate_burst)
+        self.memo = GrantMemo(settings.token_request_cache_size)
 
     async def handle(self, request: TokenRequest) -> dict[str, Any]:
-        realm = await self.directory.realm(request.tenant)
+        """The token response (RFC 6749 §5.1) as a dict."""
+        realm = await self._realm(request.tenant)
+        now = int(self.clock())
+        grant = await self._authorize(
+            realm, request.form, request.authorization, request.source, now
+        )
+        self._admit(grant)
+        self._audit(grant)
+        return grant.response(now)
+
+    async def handle_body(self, request: RawTokenRequest) -> bytes:
+        """The token response as JSON, for a raw form body (remembered when it passes)."""
+        realm = await self._realm(request.tenant)
+        now = int(self.clock())
+        key = self.memo.key(request.tenant, request.authorization, request.body)
+        grant = self.memo.get(key, realm, now)
+        if grant is not None:
+            current = await self.directory.client(realm.shortcode, grant.client.client_id)
+            if current is not grant.client:
+                grant = None
+        if grant is None:
+            form = parse_form(request.body)
+            grant = await self._authorize(realm, form, request.authorization, request.source, now)
+            if "client_assertion" not in form:  # an assertion is good for one request only
+                self.memo.put(key, grant, grace_end(grant.client, now))
+        else:
+            self._check_throttle(grant, request.source)
+        self._admit(grant)
+        self._audit(grant)
+        return grant.response_json(now)
+
+    async def _realm(self, tenant: str) -> Realm:
+        realm = await self.directory.realm(tenant)
         if realm is None:
             raise RealmNotFound()
-        grant_type = request.form.get("grant_type")
+        return realm
+
+    async def _authorize(
+        self, realm: Realm, form: Form, authorization: str | None, source: str | None, now: int
+    ) -> Grant:
+        grant_type = form.get("grant_type")
         if grant_type is None:
             raise InvalidRequest("Missing parameter: grant_type")
         if grant_type != GRANT_TYPE:
             raise UnsupportedGrantType()
-        creds = extract_credentials(request.form, request.authorization, realm.shortcode)
-        now = int(self.clock())
-        client = await self.authenticator.authenticate(realm, creds, now, request.source)
-        wait = self.rate_limiter.take(f"{realm.shortcode}:{client.client_id}")
+        creds = extract_credentials(form, authorization, realm.shortcode)
+        client = await self.authenticator.authenticate(realm, creds, now, source)
+        scope = granted_scope(realm.tenant, client, form.get("scope"))
+        aud = audience(client, self.directory.settings.audience, form.get_all("resource"))
+        return Grant.build(realm, client, scope=scope, audience=aud)
+
+    def _check_throttle(self, grant: Grant, source: str | None) -> None:
+        """The throttle of a remembered request (a fresh one checked it while authenticating)."""
+        self.authenticator.check_throttle(
+            grant.realm.shortcode, grant.client.client_id, source_key(source)
+        )
+
+    def _admit(self, grant: Grant) -> None:
+        wait = self.rate_limiter.take(grant.rate_key)
         if wait is not None:
             raise TooManyRequests(wait, "Token rate limit exceeded; retry later.")
-        scope = granted_scope(realm.tenant, client, request.form.get("scope"))
-        aud = audience(client, self.directory.settings.audience, request.form.get_all("resource"))
-        response = issue_token(realm, client, scope=scope, audience=aud, now=now)
+
+    def _audit(self, grant: Grant) -> None:
         if token_log.isEnabledFor(logging.INFO):
             token_log.info(
                 "token issued",
                 extra={
                     "event": "token.issued",
-                    "tenant": realm.shortcode,
-                    "client_id": client.client_id,
-                    "expires_in": response["expires_in"],
+                    "tenant": grant.realm.shortcode,
+                    "client_id": grant.client.client_id,
+                    "expires_in": grant.expires_in,
                 },
             )
-        return response

@@ -88,6 +88,8 @@ class Throttle:
 
     def retry_after(self, source: str, tenant: str, client_id: str) -> int | None:
         """Seconds to wait when the source or the client is blocked (memory only, no I/O)."""
+        if not self._blocked:
+            return None
         now = self.clock()
         worst = 0.0
         for key in (source, client_key(tenant, client_id)):

@@ -11,7 +11,9 @@ snapshot, scope, audience) and each token splices its three values in front of i
 from __future__ import annotations
 
 import json
+import os
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from realmgate.server.core.policy import custom_claims
@@ -91,16 +93,10 @@ class ClaimsTemplates:
         self.maxsize = maxsize
         self._rendered: dict[tuple[str, str, str, object], tuple[Realm, ClientRecord, bytes]] = {}
 
-    def payload(
-        self,
-        realm: Realm,
-        client: ClientRecord,
-        *,
-        scope: str,
-        audience: str | list[str],
-        now: int,
-        expires_in: int,
+    def rest(
+        self, realm: Realm, client: ClientRecord, *, scope: str, audience: str | list[str]
     ) -> bytes:
+        """The claims after ``{"exp":…,"iat":…,"jti":…,`` (up to the closing brace)."""
         key = (
             realm.shortcode,
             client.client_id,
@@ -120,27 +116,96 @@ class ClaimsTemplates:
             self._rendered[key] = hit
             if len(self._rendered) > self.maxsize:
                 del self._rendered[next(iter(self._rendered))]
-        jti = str(uuid.uuid4()).encode()
-        return b'{"exp":%d,"iat":%d,"jti":"%s",%s' % (now + expires_in, now, jti, hit[2])
+        return hit[2]
+
+
+def new_jti() -> bytes:
+    """A random (version 4) UUID in its text form, as Keycloak's ``jti``."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex().encode()
+    return b"%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])
 
 
 _templates = ClaimsTemplates()
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """Everything a token of one client, scope and audience needs, rendered once.
+
+    Only ``exp``, ``iat``, ``jti`` and the signature differ between two of its tokens, and only
+    the token itself differs between two token responses."""
+
+    realm: Realm
+    client: ClientRecord
+    scope: str
+    audience: str | list[str]
+    expires_in: int
+    typ: str
+    claims_rest: bytes
+    response_tail: bytes  # the JSON token response after the token's opening quote
+    rate_key: str  # the client's key in the token rate limiter
+
+    @classmethod
+    def build(
+        cls, realm: Realm, client: ClientRecord, *, scope: str, audience: str | list[str]
+    ) -> Grant:
+        expires_in = lifespan(realm, client)
+        response = token_response("", expires_in, not_before_policy(realm, client), scope)
+        rendered = json.dumps(response, separators=(",", ":"), ensure_ascii=False).encode()
+        return cls(
+            realm=realm,
+            client=client,
+            scope=scope,
+            audience=audience,
+            expires_in=expires_in,
+            typ=RFC9068_TYP if client.token_profile == "rfc9068" else "JWT",
+            claims_rest=_templates.rest(realm, client, scope=scope, audience=audience),
+            response_tail=rendered[len(RESPONSE_HEAD) :],
+            rate_key=f"{realm.shortcode}:{client.client_id}",
+        )
+
+    def sign(self, now: int) -> bytes:
+        """A new access token (ASCII: base64url and dots)."""
+        payload = b'{"exp":%d,"iat":%d,"jti":"%s",%s' % (
+            now + self.expires_in,
+            now,
+            new_jti(),
+            self.claims_rest,
+        )
+        return self.realm.signing_key.signer.sign_payload_bytes(payload, self.typ)
+
+    def response_json(self, now: int) -> bytes:
+        """The token response (RFC 6749 §5.1, seed fields) of a new token, as JSON."""
+        return RESPONSE_HEAD + self.sign(now) + self.response_tail
+
+    def response(self, now: int) -> dict[str, Any]:
+        return token_response(
+            self.sign(now).decode("ascii"),
+            self.expires_in,
+            not_before_policy(self.realm, self.client),
+            self.scope,
+        )
+
+
+RESPONSE_HEAD = b'{"access_token":"'
+
+
+def token_response(token: str, expires_in: int, not_before: int, scope: str) -> dict[str, Any]:
+    return {
+        "access_token": token,
+        "expires_in": expires_in,
+        "refresh_expires_in": 0,
+        "token_type": "Bearer",
+        "not-before-policy": not_before,
+        "scope": scope,
+    }
 
 
 def issue_token(
     realm: Realm, client: ClientRecord, *, scope: str, audience: str | list[str], now: int
 ) -> dict[str, Any]:
     """Sign an access token and return the token response (RFC 6749 §5.1, seed fields)."""
-    expires_in = lifespan(realm, client)
-    payload = _templates.payload(
-        realm, client, scope=scope, audience=audience, now=now, expires_in=expires_in
-    )
-    typ = RFC9068_TYP if client.token_profile == "rfc9068" else "JWT"
-    return {
-        "access_token": realm.signing_key.signer.sign_payload(payload, typ),
-        "expires_in": expires_in,
-        "refresh_expires_in": 0,
-        "token_type": "Bearer",
-        "not-before-policy": not_before_policy(realm, client),
-        "scope": scope,
-    }
+    return Grant.build(realm, client, scope=scope, audience=audience).response(now)

@@ -24,6 +24,7 @@ from realmgate.server.core.introspection import TokenIntrospection
 from realmgate.server.core.realms import Directory
 from realmgate.server.core.throttle import FailureCounters, Throttle, ThrottlePolicy
 from realmgate.server.http.hot import HotPaths
+from realmgate.server.http.log_output import flush_log_handlers
 from realmgate.server.http.metrics import Metrics, metrics_endpoint
 from realmgate.server.http.oauth import routes as oauth_routes
 from realmgate.server.http.observability import RequestContextMiddleware
@@ -180,6 +181,7 @@ def create_app(runtime: Runtime) -> Starlette:
             yield
             tg.cancel_scope.cancel()
         await authenticator.assertions.aclose()
+        flush_log_handlers()
 
     app = RealmgateApp(
         routes=[

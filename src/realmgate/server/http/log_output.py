@@ -4,7 +4,8 @@ would otherwise cost as much as the token's signature (one ``write`` system call
 :class:`BatchingHandler` formats every record at once (so the request id and the extras are
 those of the moment) but writes INFO and DEBUG lines in batches: when the batch is
 ``max_delay`` seconds old (a background thread also flushes it then), holds ``max_lines``
-lines, on a WARNING or worse (written at once, after the lines before it), and at exit.
+lines, on a WARNING or worse (written at once, after the lines before it), when the app shuts
+down and at exit.
 A process killed with SIGKILL can lose at most ``max_delay`` seconds of INFO lines.
 """
 
@@ -78,6 +79,13 @@ class BatchingHandler(logging.StreamHandler):  # type: ignore[type-arg]
         while True:
             time.sleep(self.max_delay)
             self.flush()
+
+
+def flush_log_handlers() -> None:
+    """Write out every batched line now (the app's shutdown calls it: a worker process may
+    end without running the interpreter's exit handlers)."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()
 
 
 class CachedTimeFormatter(logging.Formatter):

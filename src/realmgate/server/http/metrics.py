@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
+
+TOKEN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 class Metrics:
@@ -17,38 +21,59 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.token_requests = Counter(
-            "realmgate_token_requests",
-            "Token endpoint requests by outcome (success or the OAuth error code).",
-            ["grant_type", "outcome"],
-            registry=self.registry,
-        )
-        self.token_latency = Histogram(
-            "realmgate_token_request_seconds",
-            "Token endpoint latency in seconds.",
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
-            registry=self.registry,
-        )
+        self.tokens = _TokenMetrics()
+        self.registry.register(self.tokens)
         self.jwks_served = Counter(
             "realmgate_jwks_served",
             "JWKS documents served (certs endpoint).",
             registry=self.registry,
         )
-        self._token_children: dict[tuple[str, str], Counter] = {}
 
     def observe(self, name: str, documentation: str, read: Callable[[], int]) -> None:
         """Export a counter that the core keeps as a plain integer (read at scrape time)."""
         self.registry.register(_ReadCounter(name, documentation, read))
 
     def token(self, grant_type: str | None, outcome: str, seconds: float) -> None:
-        known = grant_type if grant_type == "client_credentials" else "other"
-        child = self._token_children.get((known, outcome))
-        if child is None:  # labels() takes a lock and builds a key: look each pair up once
-            child = self._token_children[(known, outcome)] = self.token_requests.labels(
-                known, outcome
-            )
-        child.inc()
-        self.token_latency.observe(seconds)
+        self.tokens.record(grant_type, outcome, seconds)
+
+
+class _TokenMetrics(Collector):
+    """The token endpoint's counter and latency histogram, kept as plain numbers.
+
+    The token path runs on the event loop's thread only, so it needs none of the locks
+    prometheus-client's ``Counter.inc`` and ``Histogram.observe`` take on every call (a few
+    microseconds per token); the families are built when Prometheus scrapes."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str], int] = {}
+        self.buckets = [0] * (len(TOKEN_BUCKETS) + 1)  # the last one is +Inf
+        self.total_seconds = 0.0
+
+    def record(self, grant_type: str | None, outcome: str, seconds: float) -> None:
+        key = ("client_credentials" if grant_type == "client_credentials" else "other", outcome)
+        self.requests[key] = self.requests.get(key, 0) + 1
+        self.buckets[bisect.bisect_left(TOKEN_BUCKETS, seconds)] += 1
+        self.total_seconds += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "realmgate_token_requests",
+            "Token endpoint requests by outcome (success or the OAuth error code).",
+            labels=["grant_type", "outcome"],
+        )
+        for labels, count in sorted(self.requests.items()):
+            requests.add_metric(list(labels), count)
+        yield requests
+        cumulative, counts = 0, []
+        for bound, count in zip([*TOKEN_BUCKETS, math.inf], self.buckets, strict=True):
+            cumulative += count
+            counts.append(("+Inf" if bound == math.inf else repr(bound), cumulative))
+        yield HistogramMetricFamily(
+            "realmgate_token_request_seconds",
+            "Token endpoint latency in seconds.",
+            buckets=counts,
+            sum_value=self.total_seconds,
+        )
 
 
 class _ReadCounter(Collector):
