@@ -8,7 +8,7 @@ JSON encoding of its claims and one signature. ES256 signatures are the fixed-wi
 
 from __future__ import annotations
 
-import base64
+import binascii
 import json
 from collections.abc import Callable
 from typing import Any
@@ -23,8 +23,12 @@ _ES256 = ec.ECDSA(_SHA256)
 _PKCS1 = padding.PKCS1v15()
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def b64url(data: bytes) -> bytes:
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
+    """Unpadded base64url (RFC 7515 §2); ``base64.urlsafe_b64encode`` without its two calls."""
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")
 
 
 def signer_for(alg: str, private_key: object) -> Sign:

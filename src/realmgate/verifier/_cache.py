@@ -12,10 +12,9 @@ import threading
 import time
 from collections.abc import Callable, Generator, Mapping
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import anyio
-import httpx
 
 from realmgate.verifier._core import PublicKey
 from realmgate.verifier._errors import JwksFetchError
@@ -30,7 +29,10 @@ from realmgate.verifier._jwks import (
 
 logger = logging.getLogger("realmgate.verifier")
 
-_Flow = Generator[httpx.Request, Reply, int]
+if TYPE_CHECKING:  # httpx (and its CLI's imports) load on the first fetch, not at import
+    import httpx
+
+    _Flow = Generator[httpx.Request, Reply, int]
 
 
 def _transport_failure(request: httpx.Request, exc: httpx.HTTPError) -> JwksFetchError:
@@ -114,7 +116,11 @@ class JwksCache(_CacheBase):
             ttl=ttl, min_refetch_interval=min_refetch_interval, clock=clock, jwks_uris=jwks_uris
         )
         self._owns_client = client is None
-        self._client = client if client is not None else httpx.Client(timeout=timeout)
+        if client is None:
+            import httpx
+
+            client = httpx.Client(timeout=timeout)
+        self._client = client
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -162,6 +168,8 @@ class JwksCache(_CacheBase):
             flow.close()
 
     def _send(self, request: httpx.Request) -> Reply:
+        import httpx
+
         try:
             response = self._client.send(request, stream=True)
             try:
@@ -214,7 +222,11 @@ class AsyncJwksCache(_CacheBase):
             ttl=ttl, min_refetch_interval=min_refetch_interval, clock=clock, jwks_uris=jwks_uris
         )
         self._owns_client = client is None
-        self._client = client if client is not None else httpx.AsyncClient(timeout=timeout)
+        if client is None:
+            import httpx
+
+            client = httpx.AsyncClient(timeout=timeout)
+        self._client = client
         self._locks: dict[str, anyio.Lock] = {}
 
     def _lock(self, issuer: str) -> anyio.Lock:
@@ -259,6 +271,8 @@ class AsyncJwksCache(_CacheBase):
             flow.close()
 
     async def _send(self, request: httpx.Request) -> Reply:
+        import httpx
+
         try:
             response = await self._client.send(request, stream=True)
             try:

@@ -15,14 +15,16 @@ import json
 import logging
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from realmgate.verifier._core import PublicKey
 from realmgate.verifier._errors import JwksFetchError
+
+if TYPE_CHECKING:  # imported where a request is made (see _cache)
+    import httpx
 
 logger = logging.getLogger("realmgate.verifier")
 
@@ -101,6 +103,8 @@ def parse_discovery(issuer: str, reply: Reply) -> str:
     jwks_uri = doc.get("jwks_uri")
     if not isinstance(jwks_uri, str):
         raise JwksFetchError(f"the discovery document of {issuer} has no jwks_uri")
+    import httpx
+
     url = httpx.URL(jwks_uri)
     insecure_ok = issuer.startswith("http://")
     if not url.host or not (url.scheme == "https" or (url.scheme == "http" and insecure_ok)):
@@ -244,6 +248,8 @@ class JwksCore:
         """Fetch ``issuer``'s keys: yields requests, receives replies, returns the key count.
 
         Raises :class:`JwksFetchError` (the cached keys are then left as they were)."""
+        import httpx
+
         state = self._state(issuer)
         state.attempted_at = self._clock()
         state.in_flight = True

@@ -15,7 +15,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from realmgate.server.api.auth import MissingToken
@@ -23,7 +22,7 @@ from realmgate.server.api.settings import challenge_response
 from realmgate.server.core.grants import GRANT_TYPE, RawTokenRequest
 from realmgate.server.core.realms import Realm
 from realmgate.server.core.tenant_settings import represent
-from realmgate.server.http.observability import incoming_request_id, log_access, request_id
+from realmgate.server.http.observability import log_access, request_id, request_id_from
 from realmgate.server.http.responses import NO_STORE, check_declared_length, json_bytes
 from realmgate.server.http.state import AppState
 from realmgate.verifier import TokenError
@@ -40,6 +39,7 @@ FORM = b"application/x-www-form-urlencoded"
 JSON = (b"content-type", b"application/json")
 OAUTH_HEADERS = [JSON, *((k.lower().encode(), v.encode()) for k, v in NO_STORE.items())]
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
+Result = tuple[int, bytes, list[tuple[bytes, bytes]]]  # status, body, headers
 MAX_RENDERED = 4096
 
 
@@ -65,12 +65,13 @@ class RenderedPerRealm:
 class Headers:
     """The request headers the hot routes read, found in one pass."""
 
-    __slots__ = ("authorization", "content_length", "content_type")
+    __slots__ = ("authorization", "content_length", "content_type", "request_id")
 
     def __init__(self, raw: list[tuple[bytes, bytes]]):
         self.authorization: str | None = None
         self.content_type = b""
         self.content_length: bytes | None = None
+        self.request_id: bytes | None = None
         for name, value in raw:
             if name == b"content-type":
                 self.content_type = value
@@ -78,6 +79,8 @@ class Headers:
                 self.authorization = value.decode("latin-1")
             elif name == b"content-length":
                 self.content_length = value
+            elif name == b"x-request-id" and self.request_id is None:
+                self.request_id = value
 
 
 async def read_body(receive: Receive, declared: bytes | None, limit: int) -> bytes:
@@ -105,18 +108,12 @@ async def respond(
             "status": status,
             "headers": [
                 *headers,
-                (b"content-length", str(len(body)).encode()),
+                (b"content-length", b"%d" % len(body)),
                 (b"x-request-id", rid.encode()),
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-async def respond_with(send: Send, response: Response, rid: str) -> None:
-    """Send a framework response (the error renderers) on the raw path."""
-    headers = [(k, v) for k, v in response.raw_headers if k != b"content-length"]
-    await respond(send, response.status_code, bytes(response.body), headers, rid)
 
 
 class HotPaths:
@@ -141,22 +138,21 @@ class HotPaths:
     async def _serve(
         self,
         scope: Scope,
+        receive: Receive,
         send: Send,
-        handle: Callable[[str, Callable[[int], None]], Awaitable[None]],
+        handle: Callable[[Scope, Receive, Headers], Awaitable[Result]],
         error_body: Callable[[], tuple[bytes, list[tuple[bytes, bytes]]]],
     ) -> None:
-        rid = incoming_request_id(scope["headers"])
+        headers = Headers(scope["headers"])
+        rid = request_id_from(headers.request_id)
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
-        started_response = False
-
-        def sent(code: int) -> None:
-            nonlocal status, started_response
-            status, started_response = code, True
-
+        responded = False
         try:
-            await handle(rid, sent)
+            status, body, extra = await handle(scope, receive, headers)
+            responded = True
+            await respond(send, status, body, extra, rid)
         except Exception as exc:
             # The framework path logs unexpected errors the same way: one line with the trace.
             log.error(
@@ -166,31 +162,23 @@ class HotPaths:
                 scope["path"][:512],
                 exc_info=True,
             )
-            if not started_response:
-                body, headers = error_body()
+            if not responded:
+                body, extra = error_body()
                 status = 500
-                await respond(send, 500, body, headers, rid)
+                await respond(send, 500, body, extra, rid)
         finally:
             if self.access_log:
                 log_access(scope["method"], scope["path"], status, started)
             request_id.reset(token)
 
     async def token(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def handle(rid: str, sent: Callable[[int], None]) -> None:
-            status, body, headers = await self._token(scope, receive)
-            sent(status)
-            await respond(send, status, body, headers, rid)
+        await self._serve(scope, receive, send, self._token, _oauth_server_error)
 
-        await self._serve(scope, send, handle, _oauth_server_error)
-
-    async def _token(
-        self, scope: Scope, receive: Receive
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def _token(self, scope: Scope, receive: Receive, headers: Headers) -> Result:
         state = self.state
         started = time.perf_counter()
         body = b""
         try:
-            headers = Headers(scope["headers"])
             if headers.content_type.split(b";", 1)[0].strip().lower() != FORM:
                 raise UnsupportedMediaType()
             body = await read_body(receive, headers.content_length, self.limit)
@@ -210,19 +198,16 @@ class HotPaths:
         return 200, response, OAUTH_HEADERS
 
     async def settings(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def handle(rid: str, sent: Callable[[int], None]) -> None:
-            headers = Headers(scope["headers"])
-            try:
-                caller = await self.state.bearer.authenticate(headers.authorization)
-            except (TokenError, MissingToken) as exc:
-                response = challenge_response(exc)
-                sent(response.status_code)
-                await respond_with(send, response, rid)
-                return
-            sent(200)
-            await respond(send, 200, self.settings_bodies.get(caller.realm), [JSON], rid)
+        await self._serve(scope, receive, send, self._settings, _jsend_server_error)
 
-        await self._serve(scope, send, handle, _jsend_server_error)
+    async def _settings(self, scope: Scope, receive: Receive, headers: Headers) -> Result:
+        try:
+            caller = await self.state.bearer.authenticate(headers.authorization)
+        except (TokenError, MissingToken) as exc:
+            response = challenge_response(exc)
+            raw = [(k, v) for k, v in response.raw_headers if k != b"content-length"]
+            return response.status_code, bytes(response.body), raw
+        return 200, self.settings_bodies.get(caller.realm), [JSON]
 
 
 def _grant_type(body: bytes) -> str | None:

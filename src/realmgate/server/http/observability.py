@@ -57,10 +57,16 @@ def incoming_request_id(headers: list[tuple[bytes, bytes]]) -> str:
     """The caller's ``X-Request-ID`` when it is a sane token, else a new one."""
     for name, value in headers:
         if name == b"x-request-id":
-            candidate = value.decode("latin-1")
-            if _SANE_ID.fullmatch(candidate):
-                return candidate
-            break
+            return request_id_from(value)
+    return new_request_id()
+
+
+def request_id_from(value: bytes | None) -> str:
+    """``value`` (an ``X-Request-ID`` header) when it is a sane token, else a new id."""
+    if value is not None:
+        candidate = value.decode("latin-1")
+        if _SANE_ID.fullmatch(candidate):
+            return candidate
     return new_request_id()
 
 
