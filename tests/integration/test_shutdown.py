@@ -5,11 +5,34 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 
 from tests.servers import Server
+
+
+def server_has_read_everything(port: int) -> bool:
+    """Some connection to ``port`` is established and the server has read all it was sent
+    (its receive queues in ``/proc/net/tcp`` are empty): the request is in the server's hands."""
+    established, unread = 0, 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] == "01":  # ESTABLISHED, server side
+                established += 1
+                unread += int(fields[4].split(":")[1], 16)  # rx_queue
+    return established > 0 and unread == 0
+
+
+def wait_until_read(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not server_has_read_everything(port):
+        assert time.monotonic() < deadline, "the server never read the request's first bytes"
+        time.sleep(0.01)
 
 
 def test_sigterm_drains_an_in_flight_request(fresh_server: Server) -> None:
@@ -47,6 +70,9 @@ def test_sigterm_drains_an_in_flight_request(fresh_server: Server) -> None:
     worker = threading.Thread(target=post)
     worker.start()
     assert first_half_sent.wait(10)
+    # Only a request whose headers the server has parsed is in flight: a connection with
+    # unread bytes is, for the server, still idle, and a draining server may close it.
+    wait_until_read(fresh_server.port)
     proc.send_signal(signal.SIGTERM)
     signalled.set()
     worker.join(20)
