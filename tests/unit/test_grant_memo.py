@@ -16,22 +16,12 @@ from realmgate.server.core.client_auth import ClientAuthenticator
 from realmgate.server.core.grants import ClientCredentialsGrant, RawTokenRequest
 from realmgate.server.core.realms import Directory
 from realmgate.server.core.throttle import Throttle, ThrottlePolicy
-from realmgate.server.crypto import SecretHasher
 from realmgate.server.runtime import Runtime, open_runtime
 from realmgate.server.settings import Settings
 from realmgate.wire.errors import InvalidClient, InvalidRequest, TooManyRequests
+from tests.unit.support import CountingHasher
 
 NOW = 1_800_000_000
-
-
-class CountingHasher(SecretHasher):
-    def __init__(self, pepper: bytes):
-        super().__init__(pepper)
-        self.compared = 0
-
-    def matches(self, secret: str, stored: bytes | None) -> bool:
-        self.compared += 1
-        return super().matches(secret, stored)
 
 
 class Clock:

@@ -13,11 +13,11 @@ import pytest
 from realmgate.server.core.admin import Admin, IssuedCredentials
 from realmgate.server.core.grants import ClientCredentialsGrant, TokenRequest
 from realmgate.server.core.realms import Directory
-from realmgate.server.crypto import SecretHasher
 from realmgate.server.runtime import Runtime, open_runtime
 from realmgate.server.settings import Settings
 from realmgate.wire.errors import InvalidClient, OAuthError
 from realmgate.wire.forms import parse_form
+from tests.unit.support import CountingHasher
 
 
 class CountingStore:
@@ -37,16 +37,6 @@ class CountingStore:
 
             return counted
         return attr
-
-
-class CountingHasher(SecretHasher):
-    def __init__(self, pepper: bytes):
-        super().__init__(pepper)
-        self.compared = 0
-
-    def matches(self, secret: str, stored: bytes | None) -> bool:
-        self.compared += 1
-        return super().matches(secret, stored)
 
 
 @pytest.fixture
