@@ -1,8 +1,8 @@
 """The many-tenants scenario: the database, a cold run, then a warm-up that lets every worker
 see every client, then the measured run.
 
-The server's workers share the listening socket, so which worker answers a request depends on
-the connection wrk sent it on. The cold run (random clients, right after the start) is
+Which worker answers a request depends on the connection wrk sent it on (the kernel hashes
+each new connection to one worker's socket). The cold run (random clients, right after the start) is
 measured and reported on its own. The warm-up then walks the spread clients in order, in
 short wrk runs that reconnect each time (a new draw of connections to workers), until every
 client has been asked ``passes_for(workers)`` times: a worker has then missed a given client

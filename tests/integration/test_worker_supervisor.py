@@ -1,15 +1,18 @@
-"""``realmgate serve --workers 2``: the command onboards and prints once, then becomes the
-small supervisor (same process id) whose workers serve tokens; SIGTERM and SIGINT stop it
-cleanly, and a restart on the migrated database serves again."""
+"""``realmgate serve --workers 2``: the command onboards and prints once, then supervises the
+workers it forks, each listening on a socket of its own; SIGTERM and SIGINT stop it cleanly,
+a restart on the migrated database serves again, and no connection is refused or left
+hanging while a worker is replaced or retired."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -42,17 +45,42 @@ def _token(srv: Server) -> None:
             assert r.json()["token_type"] == "Bearer"
 
 
+def _workers(pid: int) -> list[int]:
+    return [p for p in _children(pid) if "resource_tracker" not in _cmdline(p)]
+
+
+def _listeners(port: int) -> list[set[int]]:
+    """The listening sockets on ``port``: for each, the processes holding it."""
+    out = subprocess.run(
+        ["ss", "-tlnpH", f"sport = :{port}"], capture_output=True, text=True, check=True
+    ).stdout
+    return [{int(p) for p in re.findall(r"pid=(\d+)", line)} for line in out.splitlines()]
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_serve_hands_over_to_the_supervisor(tmp_path: Path, sig: signal.Signals) -> None:
+def test_serve_forks_workers_on_sockets_of_their_own(tmp_path: Path, sig: signal.Signals) -> None:
     srv = Server(tmp_path / "data", None, extra_env={"REALMGATE_WORKERS": "2"})
     srv.start()
     try:
         proc = srv.proc
         assert proc is not None
-        assert "realmgate.server.http.supervise" in _cmdline(proc.pid)
-        workers = [p for p in _children(proc.pid) if "resource_tracker" not in _cmdline(p)]
+        workers = _workers(proc.pid)
         assert len(workers) == 2
-        assert all("multiprocessing" in _cmdline(p) for p in workers)
+        # forked: the command's own process image, no re-import through multiprocessing
+        assert all(_cmdline(p) == _cmdline(proc.pid) for p in workers)
+        # two listening sockets, each held by the supervisor and one worker
+        listeners = _listeners(srv.port)
+        assert sorted(sorted(holders - {proc.pid}) for holders in listeners) == sorted(
+            [w] for w in workers
+        )
+        assert all(proc.pid in holders for holders in listeners)
         _token(srv)
         proc.send_signal(sig)
         assert proc.wait(20) == 0
@@ -144,3 +172,43 @@ def test_workers_are_pinned_one_per_cpu(tmp_path: Path, affinity: str) -> None:
             _token(srv)
     finally:
         srv.stop()
+
+
+def _fresh_connections(srv: Server, count: int) -> list[int]:
+    """Status codes of ``count`` requests, each on a new connection (so from a new source
+    port, hashed anew to one of the workers' sockets); none may time out."""
+    codes = []
+    for _ in range(count):
+        with httpx.Client(timeout=10) as fresh_connection:
+            codes.append(fresh_connection.get(f"{srv.base_url}/health/live").status_code)
+    return codes
+
+
+def test_connections_wait_for_a_replaced_worker_and_a_retired_ones_socket_closes(
+    tmp_path: Path,
+) -> None:
+    """A worker killed: connections hashed to its socket wait in the socket's queue, which the
+    supervisor keeps listening, and its replacement serves them. SIGTTOU retires a worker:
+    its socket is closed everywhere (the other worker, forked with it, closed its copy), so no
+    connection is sent where nobody accepts. SIGTTIN adds a worker on a new socket."""
+    srv = Server(tmp_path / "data", None, extra_env={"REALMGATE_WORKERS": "2"})
+    srv.start()
+    try:
+        proc = srv.proc
+        assert proc is not None
+        victim = _workers(proc.pid)[0]
+        os.kill(victim, signal.SIGKILL)
+        assert _fresh_connections(srv, 24) == [200] * 24
+        _wait_for(lambda: victim not in _workers(proc.pid) and len(_workers(proc.pid)) == 2)
+
+        proc.send_signal(signal.SIGTTOU)
+        _wait_for(lambda: len(_workers(proc.pid)) == 1 and len(_listeners(srv.port)) == 1)
+        assert _fresh_connections(srv, 24) == [200] * 24
+
+        proc.send_signal(signal.SIGTTIN)
+        _wait_for(lambda: len(_workers(proc.pid)) == 2 and len(_listeners(srv.port)) == 2)
+        assert _fresh_connections(srv, 24) == [200] * 24
+        _token(srv)
+    finally:
+        srv.stop()
+    assert "Traceback" not in srv.output()

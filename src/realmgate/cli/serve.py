@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -81,7 +79,6 @@ def serve(
     # Imported here so that the other commands start without the HTTP stack.
     from realmgate.server.http.observability import configure_logging
     from realmgate.server.http.runner import ExposureError, check_exposure, run
-    from realmgate.server.http.supervise import exec_supervisor
 
     settings = make_settings(
         config,
@@ -103,7 +100,8 @@ def serve(
         check_exposure(settings)
     except ExposureError as exc:
         fail(str(exc), 2)
-    configure_logging(settings.log_level, settings.log_format)
+    # Unbatched when this process will fork workers: batching runs a thread (see below).
+    configure_logging(settings.log_level, settings.log_format, batched=settings.workers == 1)
     with runtime(settings) as rt:
         if settings.bootstrap_demo and rt.store.count_tenants() == 0:
             creds = Admin(rt.store, rt.vault, settings).create_tenant(DEMO_TENANT, name="Demo")
@@ -120,12 +118,9 @@ def serve(
 
             run(settings, create_app(rt))
             return
-    # Several workers: each imports the app factory and reads the same settings from the env.
-    if os.name == "posix" and sys.executable:
-        # This process becomes the uvicorn supervisor, in a small module: workers spawn from it
-        # without importing the command line tool again (see realmgate.server.http.supervise).
-        # Should the exec fail, supervise from here: the same service, in larger workers.
-        with contextlib.suppress(OSError):
-            exec_supervisor(settings)
+    # Several workers, forked from this process, which has closed its runtime and holds no
+    # thread (see realmgate.server.http.workers). Each builds the app from the settings put
+    # in the environment here, and reads no other config file.
+    os.environ.pop("REALMGATE_CONFIG_FILE", None)
     os.environ.update(settings.to_env())
     run(settings, None)

@@ -8,6 +8,8 @@ Options come from command-line flags (``realmgate serve --port ...``), environme
 from __future__ import annotations
 
 import os
+import socket
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -70,6 +72,13 @@ class Settings(BaseSettings):
         description="Pin worker i to CPU i (modulo the CPUs this process may use), which keeps "
         "each worker's caches warm; 'auto' pins when there are several workers and exactly "
         "one per usable CPU (a dedicated host).",
+    )
+    reuse_port: bool = Field(
+        True,
+        description="With several workers on Linux, give each worker a listening socket of its "
+        "own on the port (SO_REUSEPORT), so the kernel spreads connections evenly over them; "
+        "false: one shared socket, whose pending connections all go to the worker that wakes "
+        "first.",
     )
     issuer_base_url: str | None = Field(
         None,
@@ -254,6 +263,16 @@ class Settings(BaseSettings):
         if self.worker_cpu_affinity == "auto" and self.workers != len(cpus):
             return []
         return cpus
+
+    def per_worker_sockets(self) -> bool:
+        """Whether each worker gets its own socket (Linux's SO_REUSEPORT balances them; the
+        BSDs' and macOS's option of that name does not)."""
+        return (
+            self.reuse_port
+            and self.workers > 1
+            and sys.platform.startswith("linux")
+            and hasattr(socket, "SO_REUSEPORT")
+        )
 
     def issuer(self, tenant: str) -> str:
         return f"{self.sso_base}/realms/{tenant}"

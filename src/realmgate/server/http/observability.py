@@ -138,10 +138,11 @@ class JsonFormatter(CachedTimeFormatter):
         return json.dumps(data, ensure_ascii=False)
 
 
-def configure_logging(level: str, fmt: str) -> None:
-    """Root logging to stderr, as text or JSON lines, batched (see ``log_output``)."""
+def configure_logging(level: str, fmt: str, *, batched: bool = True) -> None:
+    """Root logging to stderr, as text or JSON lines, batched (see ``log_output``) unless
+    ``batched`` is false (a process that forks workers: batching would start a thread)."""
     lighten_log_records()
-    handler = BatchingHandler()
+    handler = BatchingHandler() if batched else logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
     if fmt == "json":
         formatter: logging.Formatter = JsonFormatter()

@@ -8,14 +8,19 @@ never come from request headers.
 
 from __future__ import annotations
 
-import contextlib
+import gc
+import importlib
 import ipaddress
-import os
 import ssl
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
-from uvicorn.supervisors import Multiprocess
+
+from realmgate.server.http.workers import (
+    WorkerSupervisor,
+    bind_worker_sockets,
+    fork_available,
+)
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -87,56 +92,38 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def pin_process(pid: int, cpu: int) -> None:
-    """Pin every thread of ``pid`` to ``cpu`` (threads it starts later inherit the mask)."""
-    with contextlib.suppress(OSError):
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with contextlib.suppress(OSError):
-                os.sched_setaffinity(int(tid), {cpu})
-
-
-class PinnedMultiprocess(Multiprocess):
-    """uvicorn's supervisor, with worker i pinned to ``cpus[i % len(cpus)]`` (replacements too)."""
-
-    def __init__(self, config: uvicorn.Config, sockets: list[Any], cpus: list[int]):
-        super().__init__(config, sockets)
-        self.cpus = cpus
-        self.pinned: dict[int, int] = {}  # worker index -> pid pinned
-
-    def pin(self) -> None:
-        for index, process in enumerate(self.processes):
-            pid = process.pid
-            if pid is not None and self.pinned.get(index) != pid:
-                pin_process(pid, self.cpus[index % len(self.cpus)])
-                self.pinned[index] = pid
-
-    def init_processes(self) -> None:
-        super().init_processes()
-        self.pin()
-
-    def restart_all(self) -> None:
-        super().restart_all()
-        self.pin()
-
-    def keep_subprocess_alive(self) -> None:
-        super().keep_subprocess_alive()
-        self.pin()
-
-
 def run(settings: Settings, app: Starlette | None) -> None:
     """Serve ``app`` in this process, or (``app`` None) the factory in ``settings.workers``."""
     if app is not None:
         uvicorn.Server(TlsConfig(app, **uvicorn_options(settings))).run()
         return
-    run_workers(uvicorn_options(settings), settings.workers, settings.pinned_cpus())
+    run_workers(
+        uvicorn_options(settings),
+        settings.workers,
+        settings.pinned_cpus(),
+        reuse_port=settings.per_worker_sockets(),
+        fork=fork_available(),
+    )
 
 
-def run_workers(options: dict[str, Any], workers: int, cpus: list[int] | None = None) -> None:
+def run_workers(
+    options: dict[str, Any],
+    workers: int,
+    cpus: list[int] | None = None,
+    *,
+    reuse_port: bool = False,
+    fork: bool = False,
+) -> None:
     """Supervise ``workers`` processes that serve the app factory (settings from the env),
-    pinned to ``cpus`` when given (see ``Settings.worker_cpu_affinity``)."""
+    pinned to ``cpus`` when given (see ``Settings.worker_cpu_affinity``), each on a socket of
+    its own when ``reuse_port``, forked from this process when ``fork`` (see
+    :mod:`realmgate.server.http.workers`)."""
     config = TlsConfig(FACTORY, factory=True, workers=workers, **options)
-    sockets = [config.bind_socket()]
-    if cpus:
-        PinnedMultiprocess(config, sockets, cpus).run()
-    else:
-        Multiprocess(config, sockets=sockets).run()
+    if fork:
+        importlib.import_module(FACTORY.partition(":")[0])  # once, for every worker
+        # What is loaded now stays out of the workers' garbage collections, and its memory
+        # pages stay shared with them (no copy on write from reference counting by the GC).
+        gc.collect()
+        gc.freeze()
+    sockets = bind_worker_sockets(config, workers) if reuse_port else [config.bind_socket()]
+    WorkerSupervisor(config, sockets, cpus, per_worker=reuse_port, fork=fork).run()
