@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
+from realmgate.server.http.protocol import PROTOCOL
 from realmgate.server.http.workers import (
     WorkerSupervisor,
     bind_worker_sockets,
@@ -74,8 +75,9 @@ class TlsConfig(uvicorn.Config):
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """uvicorn's options for ``settings`` (JSON-serialisable: the supervisor gets them so)."""
+    """uvicorn's options for ``settings``."""
     options: dict[str, Any] = {
+        "http": PROTOCOL,
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level.lower(),
