@@ -41,6 +41,8 @@ from uvicorn._subprocess import subprocess_started
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors.multiprocess import SIGNALS, Multiprocess, Process
 
+from realmgate.server.http.log_output import flush_log_handlers
+
 logger = logging.getLogger("uvicorn.error")
 
 
@@ -170,8 +172,7 @@ class WorkerSupervisor(Multiprocess):
         return [self.sockets[index]] if self.per_worker else self.sockets
 
     def _start(self, index: int) -> Process:
-        for handler in logging.getLogger().handlers:
-            handler.flush()  # or a forked worker would write the lines again
+        flush_log_handlers()  # or a forked worker would write the lines again
         mine = self._sockets_of(index)
         if self.fork:
             others = [sock for sock in self.sockets if sock not in mine]
