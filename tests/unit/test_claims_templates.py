@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -115,3 +116,20 @@ def test_issued_tokens_verify_with_the_realms_key(
     assert header == {"alg": key.alg, "typ": "JWT", "kid": key.kid}
     assert claims["exp"] == 1_700_000_000 + response["expires_in"]
     assert claims["client_id"] == client.client_id
+
+
+def test_a_forked_child_never_hands_out_its_parents_random_bytes() -> None:
+    new_jti()  # the pool holds bytes the child would inherit
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next jtis, then out without running pytest's teardown
+        os.close(read)
+        os.write(write, b"".join(new_jti() for _ in range(3)))
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        child = pipe.read()
+    os.waitpid(pid, 0)
+    parent = b"".join(new_jti() for _ in range(3))
+    assert len(child) == len(parent) == 3 * 36
+    assert child != parent

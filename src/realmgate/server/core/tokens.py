@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -119,9 +120,37 @@ class ClaimsTemplates:
         return hit[2]
 
 
+class _RandomPool:
+    """Bytes of ``os.urandom`` read 4 KiB at a time (one system call per 256 tokens, not one
+    per token) and handed out once each, under a lock. A forked child drops what its parent
+    had read, so two processes never hand out the same bytes."""
+
+    SIZE = 4096
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._pos = 0
+        self._lock = threading.Lock()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self._buf, self._pos, self._lock = b"", 0, threading.Lock()
+
+    def take(self, n: int) -> bytes:
+        with self._lock:
+            pos = self._pos
+            if pos + n > len(self._buf):
+                self._buf, pos = os.urandom(self.SIZE), 0
+            self._pos = pos + n
+            return self._buf[pos : pos + n]
+
+
+_random = _RandomPool()
+
+
 def new_jti() -> bytes:
     """A random (version 4) UUID in its text form, as Keycloak's ``jti``."""
-    b = bytearray(os.urandom(16))
+    b = bytearray(_random.take(16))
     b[6] = (b[6] & 0x0F) | 0x40
     b[8] = (b[8] & 0x3F) | 0x80
     h = b.hex().encode()

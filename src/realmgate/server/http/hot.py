@@ -23,6 +23,7 @@ from realmgate.server.core.grants import GRANT_TYPE, RawTokenRequest
 from realmgate.server.core.realms import Realm
 from realmgate.server.core.tenant_settings import represent
 from realmgate.server.http.observability import log_access, request_id, request_id_from
+from realmgate.server.http.protocol import send_whole
 from realmgate.server.http.responses import NO_STORE, check_declared_length, json_bytes
 from realmgate.server.http.state import AppState
 from realmgate.verifier import TokenError
@@ -102,6 +103,9 @@ async def read_body(receive: Receive, declared: bytes | None, limit: int) -> byt
 async def respond(
     send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]], rid: str
 ) -> None:
+    request_id = rid.encode()
+    if send_whole(send, status, headers, request_id, body):  # one write, on our protocol
+        return
     await send(
         {
             "type": "http.response.start",
@@ -109,7 +113,7 @@ async def respond(
             "headers": [
                 *headers,
                 (b"content-length", b"%d" % len(body)),
-                (b"x-request-id", rid.encode()),
+                (b"x-request-id", request_id),
             ],
         }
     )
