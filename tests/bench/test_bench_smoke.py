@@ -48,3 +48,23 @@ def test_smoke_run_writes_a_report_with_numbers(tmp_path: Path) -> None:
     assert all(m["requests"] > 0 for m in results["measurements"])
     assert all(r["rss"]["worker_max"] > 0 for r in results["target_runs"])
     assert all(r["first_token_s"] > 0 for r in results["target_runs"])
+
+
+@pytest.mark.bench
+@pytest.mark.timeout(300)
+def test_memory_profile_prints_each_part_with_numbers() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.memory", "--realms", "1000"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    assert float(re.search(r"total before any request +([\d.]+) MB", out)[1]) > 20  # type: ignore[index]
+    assert float(re.search(r"P-256 signing key: ([\d.]+) KB", out)[1]) > 0  # type: ignore[index]
+    per_realm = re.search(r"remembered grant: ([-\d.]+) KB", out)
+    assert per_realm is not None and float(per_realm[1]) > 0, out
+    assert re.search(r"floor with 1,000 realms .*: [\d.]+ MB; measured: [\d.]+ MB", out), out

@@ -118,3 +118,26 @@ def test_unknown_disabled_and_wrong_secret_do_the_same_work(
     assert outcomes[0] == outcomes[1] == outcomes[2]
     assert outcomes[0][0] == 2  # current and previous secret, always both
     assert outcomes[0][1] == 401
+
+
+@pytest.mark.parametrize(("size", "loads"), [(1, 3), (2, 2)])
+def test_realm_cache_size_bounds_the_realms_a_worker_keeps(
+    tmp_path: Path, size: int, loads: int
+) -> None:
+    from realmgate.server.http.app import create_app
+
+    rt = open_runtime(Settings(data_dir=tmp_path, realm_cache_size=size, client_cache_size=size))
+    try:
+        admin = Admin(rt.store, rt.vault, rt.settings)
+        admin.create_tenant("one")
+        admin.create_tenant("two")
+        directory = create_app(rt).state.realmgate.directory
+
+        async def main() -> None:
+            for shortcode in ("one", "two", "one"):
+                assert (await directory.realm(shortcode)) is not None
+
+        anyio.run(main)
+        assert directory.loads == loads  # size 1: "one" was pushed out by "two", read again
+    finally:
+        rt.close()

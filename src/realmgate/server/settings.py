@@ -173,6 +173,20 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         65536, ge=1024, description="Largest request body accepted; larger ones get 413."
     )
+    realm_cache_size: int = Field(
+        100_000,
+        ge=1,
+        description="Realms (tenant, decrypted signing key) each worker keeps in memory, least "
+        "recently used out; about 4 KB each with the parsed key. Size it above the number of "
+        "tenants active within a few minutes: a realm that was pushed out is read from the "
+        "database again.",
+    )
+    client_cache_size: int = Field(
+        200_000,
+        ge=1,
+        description="Client records each worker keeps in memory, least recently used out "
+        "(about 0.7 KB each, plus 1.6 KB for its remembered token request).",
+    )
     token_request_cache_size: int = Field(
         16_384,
         ge=0,

@@ -144,7 +144,13 @@ class RealmgateApp(Starlette):
 
 def create_app(runtime: Runtime) -> Starlette:
     settings = runtime.settings
-    directory = Directory(runtime.store, runtime.vault, settings)
+    directory = Directory(
+        runtime.store,
+        runtime.vault,
+        settings,
+        max_realms=settings.realm_cache_size,
+        max_clients=settings.client_cache_size,
+    )
     directory.start_at_head()
     counters: FailureCounters = runtime.store
     if settings.redis_url:
