@@ -16,20 +16,26 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def run_module(*args: str, timeout: float) -> str:
+    """``python -m`` ``args`` from the repository root; its standard output (it must succeed)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
 @pytest.mark.bench
 @pytest.mark.timeout(600)
 def test_smoke_run_writes_a_report_with_numbers(tmp_path: Path) -> None:
     assert shutil.which("wrk"), "the benchmark needs wrk: apt-get install -y wrk"
     out = tmp_path / "results"
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--smoke", "--no-node", "--no-pg", "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=540,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_module("bench", "--smoke", "--no-node", "--no-pg", "--out", str(out), timeout=540)
 
     report = (out / "report.md").read_text()
     assert (out / "report.png").stat().st_size > 1000
@@ -53,16 +59,7 @@ def test_smoke_run_writes_a_report_with_numbers(tmp_path: Path) -> None:
 @pytest.mark.bench
 @pytest.mark.timeout(300)
 def test_memory_profile_prints_each_part_with_numbers() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.memory", "--realms", "1000"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    out = proc.stdout
+    out = run_module("bench.memory", "--realms", "1000", timeout=240)
     assert float(re.search(r"total before any request +([\d.]+) MB", out)[1]) > 20  # type: ignore[index]
     assert float(re.search(r"P-256 signing key: ([\d.]+) KB", out)[1]) > 0  # type: ignore[index]
     per_realm = re.search(r"remembered grant: ([-\d.]+) KB", out)

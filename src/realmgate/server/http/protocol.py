@@ -189,12 +189,11 @@ class _HeaderBlocks:
 
     def render(self, headers: Headers) -> bytes | None:
         key = tuple(headers)
-        block = self._blocks.get(key, b"?")
-        if block == b"?":
-            block = _render(key)
-            if len(self._blocks) >= _MAX_BLOCKS:
-                self._blocks.clear()
-            self._blocks[key] = block
+        if key in self._blocks:
+            return self._blocks[key]
+        block = self._blocks[key] = _render(key)
+        if len(self._blocks) > _MAX_BLOCKS:
+            del self._blocks[next(iter(self._blocks))]
         return block
 
     def defaults(self, headers: list[tuple[bytes, bytes]]) -> bytes | None:
