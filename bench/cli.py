@@ -19,24 +19,20 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bench import procs, report, seed, wrk
-from bench.many import FULL_SCALE, add_many_arguments, many_scenario
-
-PG_ADMIN_URL = os.environ.get("REALMGATE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-PORTS = {
-    "realmgate-sqlite": 18080,
-    "realmgate-pg": 18081,
-    "realmgate-many-sqlite": 18082,
-    "realmgate-many-pg": 18083,
-    "node-oidc-provider": 18090,
-    "starlette": 18091,
-}
-NODE_SECRET = "bench-node-secret-" + "0123456789abcdef" * 2
-FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+from bench.many import FULL_SCALE, add_many_arguments
+from bench.targets import (
+    PG_ADMIN_URL,
+    Target,
+    build_targets,
+    first_token,
+    pg_database,
+    token_requests,
+)
 
 
 @dataclass
@@ -101,55 +97,7 @@ def machine() -> dict[str, str]:
     }
 
 
-# --- PostgreSQL databases of our own ---------------------------------------------------------
-@contextlib.contextmanager
-def pg_database(name: str) -> Iterator[str]:
-    import psycopg
-
-    admin_url = PG_ADMIN_URL
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = admin_url.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-# --- the plan ------------------------------------------------------------------------------
-@dataclass
-class Scenario:
-    name: str  # e.g. token-rs256-c16
-    connections: int
-    script: Path
-    url_path: str
-    # Instead of --warmup seconds of the script: a warm-up of the scenario's own, which may
-    # measure runs of its own, (scenario name, result) (see bench/many.py).
-    warm_up: Callable[[str], list[tuple[str, wrk.WrkResult]]] | None = None
-
-
-@dataclass
-class Target:
-    name: str
-    make_server: Callable[[], procs.Server]
-    first_request: Callable[[int], bool]  # a real request: a token (or 200) means ready
-    scenarios: Callable[[], list[Scenario]]
-
-
-def token_requests(creds: list[seed.Credential]) -> list[tuple[str, str, dict[str, str], str]]:
-    return [("POST", c.path, FORM, c.body) for c in creds]
-
-
-def first_token(path: str, body: str) -> Callable[[int], bool]:
-    def probe(port: int) -> bool:
-        status, data = procs.post_form(port, path, body)
-        return status == 200 and b"access_token" in data
-
-    return probe
-
-
+# --- running ---------------------------------------------------------------------------------
 def run_target(
     target: Target, rep: int, args: argparse.Namespace, results: Results, log: Callable[[str], None]
 ) -> None:
@@ -195,166 +143,6 @@ def run_target(
         )
     finally:
         server.stop()
-
-
-def build_targets(
-    args: argparse.Namespace, work: Path, stack: contextlib.ExitStack, log: Callable[[str], None]
-) -> list[Target]:
-    conns = args.connections
-    targets: list[Target] = []
-    scripts = work / "scripts"
-    scripts.mkdir()
-    logs = work / "logs"
-    logs.mkdir()
-
-    def token_scenarios(prefix: str, realms: dict[str, list[seed.Credential]]) -> list[Scenario]:
-        out = []
-        for alg in ("RS256", "ES256"):
-            script = wrk.write_script(scripts / f"{prefix}-{alg}.lua", token_requests(realms[alg]))
-            out += [
-                Scenario(f"token-{alg.lower()}-c{c}", c, script, realms[alg][0].path) for c in conns
-            ]
-        return out
-
-    def realmgate_target(name: str, db_url: str | None, many: bool) -> Target:
-        data_dir = work / name
-        port = PORTS[name]
-        if many:
-            creds, scenarios = many_scenario(args, name, data_dir, db_url, scripts, log)
-            probe = first_token(creds[0].path, creds[0].body)
-        else:
-            realms = seed.seed_realms(data_dir, db_url, args.clients_per_realm)
-            token_sc = token_scenarios(name, realms)
-            get_script = scripts / f"{name}-get.lua"
-            admin = realms["ES256"][0]
-
-            def scenarios() -> list[Scenario]:
-                # A fresh token from this very server (the issuer includes its port).
-                _status, data = procs.post_form(port, admin.path, admin.body)
-                token = json.loads(data)["access_token"]
-                wrk.write_script(
-                    get_script,
-                    [
-                        (
-                            "GET",
-                            "/v2/tenants/current/settings",
-                            {
-                                "Authorization": f"Bearer {token}",
-                                "Content-Type": "application/json",
-                            },
-                            None,
-                        )
-                    ],
-                )
-                return [
-                    *token_sc,
-                    Scenario(
-                        f"get-c{max(conns)}", max(conns), get_script, "/v2/tenants/current/settings"
-                    ),
-                ]
-
-            probe = first_token(admin.path, admin.body)
-
-        return Target(
-            name,
-            lambda: procs.realmgate_server(
-                name, port, data_dir, args.workers, db_url, logs / f"{name}.log"
-            ),
-            probe,
-            scenarios,
-        )
-
-    targets.append(realmgate_target("realmgate-sqlite", None, many=False))
-    if args.many:
-        targets.append(realmgate_target("realmgate-many-sqlite", None, many=True))
-    if args.pg:
-        suffix = uuid.uuid4().hex[:8]
-        url = stack.enter_context(pg_database(f"realmgate_bench_{suffix}"))
-        targets.append(realmgate_target("realmgate-pg", url, many=False))
-        if args.many:
-            url_many = stack.enter_context(pg_database(f"realmgate_bench_many_{suffix}"))
-            targets.append(realmgate_target("realmgate-many-pg", url_many, many=True))
-
-    # Bare Starlette: the Python HTTP ceiling (a form POST, and a GET).
-    bare_post = wrk.write_script(
-        scripts / "bare-post.lua",
-        [
-            (
-                "POST",
-                "/token",
-                FORM,
-                f"grant_type=client_credentials&client_id=client-{i}&client_secret={NODE_SECRET}",
-            )
-            for i in range(args.clients_per_realm)
-        ],
-    )
-    bare_get = wrk.write_script(
-        scripts / "bare-get.lua",
-        [
-            (
-                "GET",
-                "/settings",
-                {"Authorization": "Bearer " + "x" * 700, "Content-Type": "application/json"},
-                None,
-            )
-        ],
-    )
-    targets.append(
-        Target(
-            "starlette",
-            lambda: procs.bare_server(PORTS["starlette"], args.workers, logs / "starlette.log"),
-            lambda port: procs.get(port, "/settings")[0] == 200,
-            lambda: [
-                *(Scenario(f"post-c{c}", c, bare_post, "/token") for c in conns),
-                Scenario(f"get-c{max(conns)}", max(conns), bare_get, "/settings"),
-            ],
-        )
-    )
-
-    if args.node:
-        if not procs.node_available():
-            raise SystemExit(
-                "the node peer is not installed: (cd bench/node && npm ci), or pass --no-node"
-            )
-        node_creds = {
-            alg: [
-                seed.Credential("", f"bench-{i}", NODE_SECRET)
-                for i in range(args.clients_per_realm)
-            ]
-            for alg in ("RS256", "ES256")
-        }
-        node_scripts = {}
-        for alg in ("RS256", "ES256"):
-            resource = f"https://{alg.lower()}.bench.example"
-            node_scripts[alg] = wrk.write_script(
-                scripts / f"node-{alg}.lua",
-                [
-                    ("POST", "/token", FORM, f"{c.body}&resource={resource}")
-                    for c in node_creds[alg]
-                ],
-            )
-        keys = work / "node-jwks.json"
-        first = f"{node_creds['ES256'][0].body}&resource=https://es256.bench.example"
-        targets.append(
-            Target(
-                "node-oidc-provider",
-                lambda: procs.node_server(
-                    PORTS["node-oidc-provider"],
-                    args.workers,
-                    args.clients_per_realm,
-                    NODE_SECRET,
-                    keys,
-                    logs / "node.log",
-                ),
-                first_token("/token", first),
-                lambda: [
-                    Scenario(f"token-{alg.lower()}-c{c}", c, node_scripts[alg], "/token")
-                    for alg in ("RS256", "ES256")
-                    for c in conns
-                ],
-            )
-        )
-    return targets
 
 
 # --- soak ----------------------------------------------------------------------------------
@@ -488,6 +276,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=True,
         help="the many-tenants scenario",
     )
+    p.add_argument(
+        "--granian",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also serve the SQLite realms on granian (the HTTP server not chosen), for the "
+        "uvicorn vs granian table (default: when granian is installed)",
+    )
+    p.add_argument(
+        "--nomemo",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run realmgate with the remembered-request cache off "
+        "(REALMGATE_TOKEN_REQUEST_CACHE_SIZE=0), on each database",
+    )
     add_many_arguments(p)
     p.add_argument(
         "--soak",
@@ -518,6 +320,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="copy the report into docs/benchmarks.md (and the plot next to it)",
     )
     args = p.parse_args(argv)
+    if args.granian is None:
+        args.granian = procs.granian_available()
+    elif args.granian and not procs.granian_available():
+        p.error("--granian: granian is not installed (pip install granian, or the dev extra)")
     if args.full_scale:
         args.tenants, args.clients_per_tenant, args.spread = FULL_SCALE
     if args.smoke:

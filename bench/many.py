@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from bench import seed, wrk
 
 if TYPE_CHECKING:
-    from bench.cli import Scenario
+    from bench.targets import Scenario
 
 # The issue's figure: 100,000 tenants, 1,000,000 clients, requests spread over 10,000 clients.
 FULL_SCALE = (100_000, 10, 10_000)
@@ -116,7 +116,7 @@ def many_scenario(
 ) -> tuple[list[seed.Credential], Callable[[], list[Scenario]]]:
     """Seed the database; the scenario: ``many-es256-cold-c64`` (the first ``--duration``
     seconds after the start, caches cold), the warm-up walk, then ``many-es256-c64``."""
-    from bench.cli import FORM, Scenario
+    from bench.targets import FORM, Scenario
 
     log(f"seeding {name}: {args.tenants:,} tenants x {args.clients_per_tenant} clients")
     t0 = time.perf_counter()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import importlib.util
 import os
 import shutil
 import signal
@@ -148,9 +149,10 @@ class Server:
         time.sleep(0.5)
 
 
-def realmgate_server(
-    name: str, port: int, data_dir: Path, workers: int, database_url: str | None, log: Path
-) -> Server:
+def realmgate_env(
+    data_dir: Path, database_url: str | None
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The ``REALMGATE_*`` environment of a benchmarked server, and the variables to unset."""
     env = {
         "REALMGATE_DATA_DIR": str(data_dir),
         "REALMGATE_ACCESS_LOG": "false",
@@ -159,8 +161,56 @@ def realmgate_server(
     }
     if database_url:
         env["REALMGATE_DATABASE_URL"] = database_url
-    cmd = [str(VENV_BIN / "realmgate"), "serve", "--port", str(port), "--workers", str(workers)]
     unset = () if database_url else ("REALMGATE_DATABASE_URL", "REALMGATE_CONFIG_FILE")
+    return env, unset
+
+
+def realmgate_server(
+    name: str,
+    port: int,
+    data_dir: Path,
+    workers: int,
+    database_url: str | None,
+    log: Path,
+    extra_env: dict[str, str] | None = None,
+) -> Server:
+    """``realmgate serve``: uvicorn with realmgate's own protocol and worker supervisor."""
+    env, unset = realmgate_env(data_dir, database_url)
+    cmd = [str(VENV_BIN / "realmgate"), "serve", "--port", str(port), "--workers", str(workers)]
+    return Server(name, cmd, port, {**env, **(extra_env or {})}, log=log, unset=unset)
+
+
+def granian_available() -> bool:
+    return importlib.util.find_spec("granian") is not None
+
+
+def granian_server(
+    name: str, port: int, data_dir: Path, workers: int, database_url: str | None, log: Path
+) -> Server:
+    """The same application (``asgi.app_from_env``, what ``serve``'s workers build) on granian's
+    ASGI interface: granian's own HTTP/1 parser, workers and socket; no CPU pinning. The
+    database must be migrated already (the seed did it)."""
+    env, unset = realmgate_env(data_dir, database_url)
+    cmd = [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--loop",
+        "uvloop",
+        "--log-level",
+        "warning",
+        "--no-ws",
+        "realmgate.server.http.asgi:app_from_env",
+    ]
     return Server(name, cmd, port, env, log=log, unset=unset)
 
 

@@ -100,34 +100,39 @@ def _index(results: Results) -> dict[tuple[int, str, str], Any]:
     return {(m.rep, m.target, m.scenario): m for m in results.measurements}
 
 
-def ratio_rows(results: Results) -> list[tuple[Check, list[float]]]:
+def ratios(results: Results, num: tuple[str, str, str], den: tuple[str, str, str]) -> list[float]:
+    """``num`` / ``den`` (target, scenario, metric) in each repetition that measured both."""
     idx = _index(results)
-    reps = sorted({m.rep for m in results.measurements})
+    values = []
+    for r in sorted({m.rep for m in results.measurements}):
+        a = idx.get((r, num[0], num[1]))
+        b = idx.get((r, den[0], den[1]))
+        if a is None or b is None:
+            continue
+        da, db = getattr(a, num[2]), getattr(b, den[2])
+        if db > 0:
+            values.append(da / db)
+    return values
+
+
+def ratio_rows(results: Results) -> list[tuple[Check, list[float]]]:
     conns = list(results.options.get("connections", [16, 64]))  # type: ignore[call-overload]
     rows = []
     for ch in checks(conns):
-        values = []
-        for r in reps:
-            a = idx.get((r, ch.num[0], ch.num[1]))
-            b = idx.get((r, ch.den[0], ch.den[1]))
-            if a is None or b is None:
-                continue
-            da, db = getattr(a, ch.num[2]), getattr(b, ch.den[2])
-            if db > 0:
-                values.append(da / db)
+        values = ratios(results, ch.num, ch.den)
         if values:
             rows.append((ch, values))
     return rows
 
 
-def _fmt_ratio(values: list[float]) -> str:
+def fmt_ratio(values: list[float]) -> str:
     med = statistics.median(values)
     if len(values) == 1:
         return f"{med:.2f}"
     return f"{med:.2f} ({min(values):.2f} to {max(values):.2f})"
 
 
-def _met(ok: bool) -> str:
+def met(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
 
@@ -158,7 +163,7 @@ def markdown(results: Results, png: str) -> str:
     for ch, values in ratio_rows(results):
         med = statistics.median(values)
         ok = med >= ch.bar if ch.op == ">=" else med <= ch.bar
-        lines.append(f"| {ch.label} | {ch.op} {ch.bar:g} | {_fmt_ratio(values)} | {_met(ok)} |")
+        lines.append(f"| {ch.label} | {ch.op} {ch.bar:g} | {fmt_ratio(values)} | {met(ok)} |")
     runs: dict[str, list[Any]] = defaultdict(list)
     for tr in results.target_runs:
         runs[tr.target].append(tr)
@@ -167,13 +172,17 @@ def markdown(results: Results, png: str) -> str:
             worst = max(tr.rss["worker_max"] for tr in runs[name])
             lines.append(
                 f"| RSS per worker after the runs, MB ({name}) | < 100 | {worst:.0f} "
-                f"(largest) | {_met(worst < 100)} |"
+                f"(largest) | {met(worst < 100)} |"
             )
             start = statistics.median(tr.first_token_s for tr in runs[name])
             lines.append(
                 f"| start to first token, s ({name}, {o['workers']} workers) | < 1.5 | "
-                f"{start:.2f} (median) | {_met(start < 1.5)} |"
+                f"{start:.2f} (median) | {met(start < 1.5)} |"
             )
+    from bench import compare  # it builds on this module's ratios
+
+    lines += compare.server_table(results)
+    lines += compare.memo_table(results)
     lines += [
         "",
         "### Throughput and latency (medians over the repetitions)",
@@ -243,6 +252,9 @@ COLORS = {
     PG: "#17becf",
     "realmgate-many-sqlite": "#9467bd",
     "realmgate-many-pg": "#c5b0d5",
+    "realmgate-granian": "#ff7f0e",
+    "realmgate-sqlite-nomemo": "#aec7e8",
+    "realmgate-pg-nomemo": "#9edae5",
     NODE: "#2ca02c",
     BARE: "#7f7f7f",
 }
@@ -280,7 +292,7 @@ def plot(results: Results, path: Path) -> None:
     labels = [f"{s} · {t}" for s, t in keys]
     rps = [statistics.median(x.rps for x in groups[k]) for k in keys]
     p99 = [statistics.median(x.p99_ms for x in groups[k]) for k in keys]
-    colors = [COLORS.get(t, "#ff7f0e") for _, t in keys]
+    colors = [COLORS.get(t, "#bcbd22") for _, t in keys]
     height = max(4.0, 0.32 * len(keys) + 1.5)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, height), sharey=True)
     y = range(len(keys))

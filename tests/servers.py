@@ -19,6 +19,7 @@ import httpx
 import psycopg
 
 PG_ADMIN_URL = os.environ.get("REALMGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+METRICS_TOKEN = f"metrics-{uuid.uuid4().hex}"  # the test servers' /metrics token
 
 
 def free_port() -> int:
@@ -80,8 +81,11 @@ class Server:
             # servers of their own with the defaults (extra_env can restore them).
             "REALMGATE_THROTTLE_SOURCE_FREE": "1000000",
             "REALMGATE_THROTTLE_CLIENT_FREE": "1000000",
+            # The demo secret is printed to a terminal only; the tests read it from the log.
+            "REALMGATE_BOOTSTRAP_DEMO_SECRET": "stdout",
             "REALMGATE_DATA_DIR": str(data_dir),
             "REALMGATE_PORT": str(self.port),
+            "REALMGATE_METRICS_TOKEN": METRICS_TOKEN,
             **({"REALMGATE_DATABASE_URL": database_url} if database_url else {}),
             **(extra_env or {}),
         }
@@ -182,6 +186,16 @@ class Server:
             self.cli("client", "create", tenant, client_id, "--json", *role_args).stdout
         )
         return Credentials(data["tenantShortcode"], data["clientId"], data["clientSecret"])
+
+    def metrics(self, token: str | None = None) -> httpx.Response:
+        """``GET /metrics`` with this server's metrics token (or ``token``)."""
+        token = token or self.env.get("REALMGATE_METRICS_TOKEN", "")
+        return httpx.get(
+            f"{self.base_url}/metrics",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+            verify=self.verify,
+        )
 
     def token_url(self, tenant: str) -> str:
         return f"{self.base_url}/realms/{tenant}/protocol/openid-connect/token"

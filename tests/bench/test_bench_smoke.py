@@ -30,27 +30,79 @@ def run_module(*args: str, timeout: float) -> str:
     return proc.stdout
 
 
+def section(report: str, heading: str) -> list[list[str]]:
+    """The cells of the table rows under ``### heading`` (up to the next heading)."""
+    assert f"### {heading}" in report, report
+    text = report.split(f"### {heading}", 1)[1].split("\n### ", 1)[0]
+    return [
+        [c.strip() for c in line.strip().strip("|").split("|")]
+        for line in text.splitlines()
+        if line.startswith("| ") and not line.startswith("|---")
+    ][1:]  # the header row
+
+
+def number(cell: str) -> float:
+    """The leading number of a cell such as ``1,234``, ``1.95`` or ``1.95 (1.90 to 2.01)``."""
+    match = re.match(r"[\d,.]+", cell)
+    assert match, cell
+    return float(match[0].replace(",", ""))
+
+
 @pytest.mark.bench
 @pytest.mark.timeout(600)
 def test_smoke_run_writes_a_report_with_numbers(tmp_path: Path) -> None:
     assert shutil.which("wrk"), "the benchmark needs wrk: apt-get install -y wrk"
     out = tmp_path / "results"
-    run_module("bench", "--smoke", "--no-node", "--no-pg", "--out", str(out), timeout=540)
+    run_module(
+        "bench",
+        "--smoke",
+        "--no-node",
+        "--no-pg",
+        "--granian",
+        "--nomemo",
+        "--out",
+        str(out),
+        timeout=540,
+    )
 
     report = (out / "report.md").read_text()
     assert (out / "report.png").stat().st_size > 1000
     assert "### Targets" in report
     # Every measured row carries real numbers.
-    rows = [line for line in report.splitlines() if re.match(r"\| (token|get|post|many)-", line)]
-    assert len(rows) >= 7, report
-    for line in rows:
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        assert float(cells[2].replace(",", "")) > 0, line  # req/s
-        assert float(cells[4]) > 0, line  # p99 ms
+    rows = section(report, "Throughput and latency")
+    assert len(rows) >= 16, report  # 5 + 5 (granian) + 4 (cache off) + 2 many + 3 bare
+    for cells in rows:
+        assert number(cells[2]) > 0, cells  # req/s
+        assert number(cells[4]) > 0, cells  # p99 ms
+
+    # uvicorn against granian, the same scenarios: token RS256/ES256 at 16 and 64, the GET
+    server = section(report, "HTTP server: uvicorn (chosen) vs granian")
+    assert [r[0] for r in server] == [
+        "get-c64",
+        "token-es256-c16",
+        "token-es256-c64",
+        "token-rs256-c16",
+        "token-rs256-c64",
+    ], report
+    for cells in server:
+        assert all(number(c) > 0 for c in cells[1:]), cells
+    # the cache off beside on: no node here, so the ratio of the two realmgate runs only
+    memo = section(report, "Remembered-request cache on and off")
+    assert [(r[0], r[1]) for r in memo] == [
+        (f"token-{alg}-c{c}", "SQLite") for alg in ("es256", "rs256") for c in (16, 64)
+    ], report
+    for cells in memo:
+        assert number(cells[6]) > 0, cells
 
     results = json.loads((out / "report.json").read_text())
     targets = {m["target"] for m in results["measurements"]}
-    assert {"realmgate-sqlite", "realmgate-many-sqlite", "starlette"} <= targets
+    assert targets == {
+        "realmgate-sqlite",
+        "realmgate-sqlite-nomemo",
+        "realmgate-granian",
+        "realmgate-many-sqlite",
+        "starlette",
+    }
     assert all(m["requests"] > 0 for m in results["measurements"])
     assert all(r["rss"]["worker_max"] > 0 for r in results["target_runs"])
     assert all(r["first_token_s"] > 0 for r in results["target_runs"])

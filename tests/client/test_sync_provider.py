@@ -79,7 +79,8 @@ def test_fresh_advisory_mandatory_windows(
 ) -> None:
     provider = make_provider()
     first = provider.get_token()
-    clock.advance(7200 - 601)  # still fresh
+    # a token counts from a second before its request was sent (whole-second iat)
+    clock.advance(7200 - 1 - 601)  # still fresh
     assert provider.get_token() is first
     assert endpoint.count == 1
     clock.advance(2)  # advisory window (last 600 s): the caller renews

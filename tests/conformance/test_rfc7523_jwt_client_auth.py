@@ -5,6 +5,7 @@ client, and hand-built assertions that break one rule each.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 import warnings
@@ -16,6 +17,7 @@ import authlib.deprecate
 import httpx
 import pytest
 from authlib.oauth2.rfc7523 import ClientSecretJWT, PrivateKeyJWT
+from joserfc import jws
 
 from tests.conformance.oauth_helpers import (
     ASSERTION_TYPE,
@@ -44,6 +46,7 @@ from tests.integration.helpers import (
     request_token,
     unique_shortcode,
 )
+from tests.security.helpers import LogWatch
 from tests.servers import Credentials, Server
 
 with warnings.catch_warnings():
@@ -235,6 +238,65 @@ BAD_CLAIMS: dict[str, Callable[[Realm], dict[str, Any]]] = {
 @pytest.mark.parametrize("defect", list(BAD_CLAIMS))
 def test_assertion_with_a_bad_claim_is_refused(realm: Realm, defect: str) -> None:
     assert_invalid_client(realm.post(realm.signed(**BAD_CLAIMS[defect](realm))))
+
+
+# Time claims that are no time (RFC 7519 §2 NumericDate: a finite JSON number). The payload is
+# written by hand, since the server parses it with Python's json, which accepts NaN, Infinity
+# and integers of any length: each value below reaches the claim check as it is written.
+BAD_TIME_VALUES: dict[str, str] = {
+    "NaN": "NaN",
+    "Infinity": "Infinity",
+    "-Infinity": "-Infinity",
+    "a string": '"{soon}"',
+    "an empty string": '""',
+    "true": "true",
+    "false": "false",
+    "null": "null",
+    "an object": '{{"at": {soon}}}',
+    "a list": "[{soon}]",
+    "1e300": "1e300",
+    "1e400 (infinite as a float)": "1e400",
+    "an integer beyond any float": "1" + "0" * 400,
+    "an integer beyond Python's digit limit": "1" + "0" * 4400,
+}
+
+
+def raw_assertion(realm: Realm, claim: str, literal: str | None) -> str:
+    """An assertion of ``realm.pkj`` with ``claim`` written as the JSON ``literal`` (None:
+    absent), signed with the client's registered key: only that claim is wrong."""
+    claims = realm.claims(**{claim: None})
+    text = json.dumps(claims)
+    if literal is not None:
+        value = literal.format(soon=now() + 60)
+        text = f'{text[:-1]}, "{claim}": {value}}}'
+    return jws.serialize_compact(
+        {"alg": "RS256", "kid": realm.key.kid, "typ": "JWT"}, text.encode(), realm.key.key
+    )
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
+def test_a_hand_written_time_claim_that_is_a_time_is_accepted(realm: Realm, claim: str) -> None:
+    """Control: the same hand-written payload with a real NumericDate passes."""
+    literal = {"exp": "{soon}", "iat": str(now() - 5), "nbf": str(now() - 5)}[claim]
+    assert_token(realm.post(raw_assertion(realm, claim, literal)), realm.pkj)
+
+
+@pytest.mark.parametrize("value", list(BAD_TIME_VALUES))
+@pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
+def test_a_time_claim_that_is_no_time_is_refused(
+    server: Server, realm: Realm, claim: str, value: str
+) -> None:
+    """401 invalid_client with the RFC 6749 body, never a 500 (NaN and Infinity in ``exp``
+    were one) and never a pass (a NaN ``iat`` or a non-numeric ``nbf`` were ignored)."""
+    watch = LogWatch(server)
+    assert_invalid_client(realm.post(raw_assertion(realm, claim, BAD_TIME_VALUES[value])))
+    watch.assert_no_error()
+
+
+def test_an_assertion_without_exp_is_refused(server: Server, realm: Realm) -> None:
+    watch = LogWatch(server)
+    assert_invalid_client(realm.post(raw_assertion(realm, "exp", None)))
+    watch.assert_no_error()
 
 
 def test_replayed_assertion_is_refused(realm: Realm) -> None:

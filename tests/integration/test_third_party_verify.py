@@ -1,5 +1,5 @@
 """A third-party resource server (PyJWT's ``PyJWKClient``) verifies realmgate tokens found
-through discovery, for every signing algorithm; the token's claims follow PRODUCT.md.
+through discovery, for every signing algorithm; the token's claims follow docs/api.md.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ def unique_shortcode() -> str:
 
 def token_requests(server: Server, outcome: str = "success") -> float:
     """``realmgate_token_requests_total{grant_type="client_credentials",outcome=...}``."""
-    response = httpx.get(f"{server.base_url}/metrics", timeout=10)
+    response = server.metrics()
     assert response.status_code == 200, response.text
     wanted = {"grant_type": "client_credentials", "outcome": outcome}
     for family in text_string_to_metric_families(response.text):

@@ -92,7 +92,12 @@ def test_asyncio_tasks_make_one_token_request_per_renewal(
                     return await api.get_settings()
 
                 before = await asyncio.to_thread(token_requests, server)
-                results = await asyncio.gather(*(call() for _ in range(TASKS)))
+                # A task group, not gather: if one call fails, the others are cancelled and
+                # awaited before the client closes (gather would leave them running on a
+                # closed client, and their sockets to the garbage collector).
+                async with asyncio.TaskGroup() as group:
+                    calls = [group.create_task(call()) for _ in range(TASKS)]
+                results = [c.result() for c in calls]
                 assert await asyncio.to_thread(token_requests, server) - before == 1
                 assert {r.shortcode for r in results} == {tenant.tenant}
                 tokens.append((await provider.get_token()).value)

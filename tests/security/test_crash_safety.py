@@ -8,20 +8,32 @@ in the CLI's ``--json`` listings, every acknowledged secret still gets a token, 
 issued before the kill still opens the tenant API, and every tenant in the database is whole
 (its signing key and its first client: onboarding is one transaction), also those whose
 creating CLI was killed.
+
+Every kill comes at an observed point, never after a guessed delay: the server's after the load
+made a given number of iterations; each killed CLI's while the test holds the database's write
+lock, so that it cannot have committed: right after it started, and once it is at the
+database (on PostgreSQL: inside its transaction, its rows written, waiting for the lock on the
+change feed; on SQLite: with the database open, waiting for the write lock). What a killed CLI
+was creating must then be nowhere.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import psycopg
 
 from tests.security.helpers import LogWatch, api_get, runtime_of, token_form, unique
 from tests.servers import Credentials, Server
@@ -29,10 +41,7 @@ from tests.servers import Credentials, Server
 ITERATIONS = 8  # per load thread
 KILL_SERVER_AFTER = 3  # tenant-loop iterations done when the server is SIGKILLed
 RESTART_SERVER_AFTER = 6  # ... and when it is started again
-# When each in-flight CLI is SIGKILLed, as fractions of how long a read-only CLI run takes on
-# this machine under this load: the early kills hit a process before its transaction, the
-# later ones may hit it in the middle, the last ones may come after it finished.
-CLI_KILL_FRACTIONS = (0.5, 0.85, 0.95, 1.05, 1.15, 1.3)
+KILL_POINTS = ("started", "at the database")  # when each in-flight CLI is SIGKILLed
 WAIT = 600.0  # bound on any wait for the load threads (never reached in a healthy run)
 
 
@@ -131,22 +140,65 @@ def wait_for_progress(ledger: Ledger, iterations: int) -> None:
     assert reached, "the load made no progress"
 
 
-def kill_cli_in_flight(server: Server, args: list[str], delay: float) -> tuple[int, str, str]:
-    """Start ``realmgate *args --json``; SIGKILL it if still running after ``delay`` seconds."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "realmgate", *args, "--json"],
-        env=server.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
+@contextmanager
+def write_lock(server: Server) -> Iterator[None]:
+    """Hold the database's write lock: no admin command commits while it is held. On
+    PostgreSQL, the lock on the change feed, which every admin write appends to last."""
+    if server.database_url is not None:
+        with psycopg.connect(server.database_url) as conn:
+            conn.execute("LOCK TABLE changes IN EXCLUSIVE MODE")
+            yield
+            conn.rollback()
+        return
+    lite = sqlite3.connect(server.data_dir / "realmgate.db", timeout=60, isolation_level=None)
     try:
-        out, err = proc.communicate(timeout=delay)
-    except subprocess.TimeoutExpired:
+        lite.execute("BEGIN IMMEDIATE")
+        yield
+        lite.execute("ROLLBACK")
+    finally:
+        lite.close()
+
+
+def at_the_database(server: Server, proc: subprocess.Popen[str], name: str) -> bool:
+    """PostgreSQL: the CLI's session (``application_name``) waits for a lock inside its
+    transaction. SQLite: the CLI has the database file open."""
+    if server.database_url is not None:
+        with psycopg.connect(server.database_url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE application_name = %s AND wait_event_type = 'Lock'",
+                (name,),
+            ).fetchone()
+        return bool(row and row[0])
+    database = str((server.data_dir / "realmgate.db").resolve())
+    try:
+        fds = os.listdir(f"/proc/{proc.pid}/fd")
+        return any(os.readlink(f"/proc/{proc.pid}/fd/{fd}") == database for fd in fds)
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def kill_cli_in_flight(server: Server, args: list[str], point: str, name: str) -> str:
+    """Run ``realmgate *args --json`` under the write lock and SIGKILL it at ``point``;
+    its stderr."""
+    with write_lock(server):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "realmgate", *args, "--json"],
+            env={**server.env, "PGAPPNAME": name},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        if point == "at the database":
+            deadline = time.monotonic() + WAIT
+            while proc.poll() is None and not at_the_database(server, proc, name):
+                assert time.monotonic() < deadline, f"{name} never reached the database"
+                time.sleep(0.01)
         proc.send_signal(signal.SIGKILL)
-        out, err = proc.communicate()
-    return proc.returncode, out, err
+        _, err = proc.communicate()
+    assert proc.returncode == -signal.SIGKILL, (args, point, proc.returncode, err)
+    return err
 
 
 def listed(server: Server, *args: str) -> Any:
@@ -175,25 +227,19 @@ def test_nothing_acknowledged_is_lost_across_sigkills(fresh_server: Server) -> N
     assert tokens_before_kill, "no token was issued before the kill"
 
     # SIGKILL admin CLI processes in flight (the load keeps running meanwhile)
-    killed_in_flight: list[str] = []
-    kill_acks: dict[str, Any] = {}
-    started = time.monotonic()
-    server.cli("keys", "list", base.tenant, "--json")
-    cli_time = time.monotonic() - started
-    for j, fraction in enumerate(CLI_KILL_FRACTIONS):
-        shortcode = f"{prefix}k{j}"
+    killed_tenants: list[str] = []
+    killed_clients: list[str] = []
+    for j, point in enumerate(p for p in KILL_POINTS for _ in range(3)):
         args = [
-            ["tenant", "create", shortcode],
+            ["tenant", "create", f"{prefix}k{j}"],
             ["keys", "rotate", base.tenant],
             ["client", "create", base.tenant, f"killed-{j}"],
         ][j % 3]
-        code, out, err = kill_cli_in_flight(server, args, fraction * cli_time)
-        if code == -signal.SIGKILL:
-            killed_in_flight.append(" ".join(args))
-        else:
-            assert code == 0, (args, code, err)
-            kill_acks[" ".join(args)] = json.loads(out)
-    assert killed_in_flight, "no CLI process was killed in flight"
+        kill_cli_in_flight(server, args, point, name=f"{prefix}-killed-{j}")
+        if args[0] == "tenant":
+            killed_tenants.append(args[2])
+        elif args[0] == "client":
+            killed_clients.append(args[3])
 
     wait_for_progress(ledger, RESTART_SERVER_AFTER)
     watch = LogWatch(server)
@@ -204,26 +250,18 @@ def test_nothing_acknowledged_is_lost_across_sigkills(fresh_server: Server) -> N
     assert ledger.errors == []
     assert ledger.cli_failures == []
 
-    # the acknowledgements of the CLI runs that finished before their kill count as well
-    for command, data in kill_acks.items():
-        if command.startswith("tenant create"):
-            creds = Credentials(data["tenantShortcode"], data["clientId"], data["clientSecret"])
-            ledger.tenants[creds.tenant] = creds
-        elif command.startswith("client create"):
-            ledger.clients[data["clientId"]] = Credentials(
-                base.tenant, data["clientId"], data["clientSecret"]
-            )
-        else:
-            ledger.kids.add(data["kid"])
     # the load did get acknowledgements of every kind
     assert ledger.tenants and ledger.clients and ledger.kids
 
-    # every acknowledged tenant, client and key is listed
+    # every acknowledged tenant, client and key is listed; what the killed CLIs were
+    # creating is not (they never committed)
     tenants = {t["shortcode"] for t in listed(server, "tenant", "list")}
     assert set(ledger.tenants) <= tenants
     assert base.tenant in tenants
+    assert not tenants & set(killed_tenants)
     clients = {c["clientId"] for c in listed(server, "client", "list", base.tenant)}
     assert set(ledger.clients) <= clients
+    assert not clients & set(killed_clients)
     keys = listed(server, "keys", "list", base.tenant)
     assert ledger.kids <= {k["kid"] for k in keys}
     assert [k["status"] for k in keys].count("active") == 1
@@ -244,9 +282,9 @@ def test_nothing_acknowledged_is_lost_across_sigkills(fresh_server: Server) -> N
     # every stored tenant is whole: one active signing key and its first client, also the
     # tenants whose creating CLI was killed (onboarding is one transaction)
     with runtime_of(server) as rt:
-        for tenant in rt.store.list_tenants():
-            stored_keys = rt.store.list_keys(tenant.shortcode)
-            assert [k.status for k in stored_keys].count("active") == 1, tenant.shortcode
-            stored_clients = {c.client_id for c in rt.store.list_clients(tenant.shortcode)}
-            assert f"{tenant.shortcode}-admin" in stored_clients, tenant.shortcode
+        for stored in rt.store.list_tenants():
+            stored_keys = rt.store.list_keys(stored.shortcode)
+            assert [k.status for k in stored_keys].count("active") == 1, stored.shortcode
+            stored_clients = {c.client_id for c in rt.store.list_clients(stored.shortcode)}
+            assert f"{stored.shortcode}-admin" in stored_clients, stored.shortcode
     watch.assert_no_error()

@@ -277,13 +277,10 @@ def test_auth_failure_counters_and_blocks(store: SqlStore) -> None:
     assert store.count_auth_failure("src:1.2.3.4", now=100, window=60) == 1
     assert store.count_auth_failure("src:1.2.3.4", now=110, window=60) == 2
     assert store.count_auth_failure("src:5.6.7.8", now=110, window=60) == 1
-    # a new window starts the count again
-    assert store.count_auth_failure("src:1.2.3.4", now=200, window=60) == 1
-    store.set_blocked_until("src:1.2.3.4", 250.5)
-    store.set_blocked_until("src:1.2.3.4", 220.0)  # never shortens a block
-    assert store.blocked_until(["src:1.2.3.4", "src:5.6.7.8", "nope"]) == {
-        "src:1.2.3.4": 250.5,
-        "src:5.6.7.8": 0.0,
-    }
+    # two windows on nothing is left (the sliding window: tests/storage/test_throttle_counters)
+    assert store.count_auth_failure("src:1.2.3.4", now=240, window=60) == 1
+    store.raise_marks({"src:1.2.3.4": 250.5}, now=240)
+    store.raise_marks({"src:1.2.3.4": 220.0}, now=241)  # never shortens a block
+    assert store.marks_since(0, now=0) == {"src:1.2.3.4": 250.5}
     assert store.prune_auth_failures(older_than=300) == 2
-    assert store.blocked_until(["src:1.2.3.4"]) == {}
+    assert store.marks_since(0, now=0) == {}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,3 +50,20 @@ def test_env_example_names_only_known_options() -> None:
     ]
     assert len(names) >= 8
     assert set(names) <= known
+
+
+def test_the_service_onboards_no_demo_tenant(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under systemd the demo's first-start banner would go to the journal: the unit turns
+    the demo off (its secret is shown on a terminal only: integration/test_first_start.py)."""
+    from realmgate.server.settings import Settings
+
+    unit = (ROOT / "deploy" / "realmgate.service").read_text()
+    for name in list(os.environ):
+        if name.startswith("REALMGATE_"):
+            monkeypatch.delenv(name)
+    for line in unit.splitlines():
+        if line.startswith("Environment="):
+            name, _, value = line.removeprefix("Environment=").partition("=")
+            monkeypatch.setenv(name, value)
+    assert os.environ.get("REALMGATE_BOOTSTRAP_DEMO") == "false"
+    assert Settings.load().bootstrap_demo is False

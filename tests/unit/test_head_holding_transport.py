@@ -85,14 +85,24 @@ async def test_abort_drops_what_is_held() -> None:
     assert inner.aborted
 
 
+HEAD_SEEN: list[asyncio.Event] = []
+"""Set by the client when a streamed response's head has arrived (one per request)."""
+
+
 async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
     headers = [(b"content-type", b"text/plain")]
     if scope["path"] == "/stream":
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await asyncio.sleep(0.05)  # the head must not wait for the body
-        for chunk in (b"one ", b"two"):
+        # The body waits until the client has the head: a head held back for the body
+        # would never arrive, and the body then says so.
+        try:
+            await asyncio.wait_for(HEAD_SEEN[-1].wait(), 30)
+            chunks: tuple[bytes, ...] = (b"one ", b"two")
+        except TimeoutError:
+            chunks = (b"the head was held back",)
+        for chunk in chunks:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return
@@ -117,10 +127,12 @@ async def server() -> Any:
 
 
 async def test_uvicorn_serves_whole_and_streamed_responses_on_one_connection(server: str) -> None:
-    async with httpx.AsyncClient(base_url=server) as client:
+    async with httpx.AsyncClient(base_url=server, timeout=60) as client:
         for _ in range(3):  # keep-alive: each response ends where the next begins
             whole = await client.get("/")
             assert (whole.status_code, whole.text) == (200, "hello")
+            HEAD_SEEN.append(asyncio.Event())
             async with client.stream("GET", "/stream") as streamed:
-                assert streamed.status_code == 200  # the head arrived before the body
+                assert streamed.status_code == 200
+                HEAD_SEEN[-1].set()  # the head is here, before any byte of the body
                 assert await streamed.aread() == b"one two"

@@ -162,15 +162,18 @@ async def test_an_unexpected_error_is_a_500_in_the_endpoints_format(
     monkeypatch.setattr(state.grant, "handle_body", boom)
     monkeypatch.setattr(state.bearer, "authenticate", boom)
     caplog.set_level(logging.ERROR, logger="realmgate.http")
-    r = await client.post(TOKEN, data=body(creds))
-    assert r.status_code == 500
-    assert r.json()["error"] == "server_error"
-    assert r.headers["cache-control"] == "no-store"
-    assert "x-request-id" in r.headers
-    r = await client.get(SETTINGS, headers={"Authorization": f"Bearer {access}"})
-    assert r.status_code == 500
-    assert r.json() == {"status": "error", "message": "Internal server error"}
-    for response in (r,):
+    oauth = await client.post(TOKEN, data=body(creds))
+    assert oauth.status_code == 500
+    assert oauth.json() == {
+        "error": "server_error",
+        "error_description": "The server could not complete the request.",
+    }
+    assert oauth.headers["cache-control"] == "no-store"
+    assert "x-request-id" in oauth.headers
+    jsend = await client.get(SETTINGS, headers={"Authorization": f"Bearer {access}"})
+    assert jsend.status_code == 500
+    assert jsend.json() == {"status": "error", "message": "Internal server error"}
+    for response in (oauth, jsend):
         assert "secret detail" not in response.text and "Traceback" not in response.text
     errors = [rec for rec in caplog.records if rec.name == "realmgate.http"]
     assert len(errors) == 2  # one line per failure, with the trace for the operator

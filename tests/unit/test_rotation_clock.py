@@ -29,7 +29,7 @@ from realmgate.server.core.introspection import TokenIntrospection, realm_resolv
 from realmgate.server.core.realms import Directory, Realm
 from realmgate.server.runtime import Runtime, open_runtime
 from realmgate.server.settings import Settings
-from realmgate.verifier import InvalidTokenError, TokenPolicy, verify_token
+from realmgate.verifier import DEFAULT_LEEWAY, InvalidTokenError, TokenPolicy, verify_token
 from realmgate.wire.errors import InvalidClient
 from realmgate.wire.forms import parse_form
 
@@ -288,10 +288,11 @@ def test_a_retired_key_verifies_its_tokens_until_they_expire(env: Env) -> None:
     assert env.introspect(creds, token1)["active"] is True
     assert env.introspect(creds, token2)["active"] is True
 
-    # token1 lives until its own exp, T0 + 7200
-    env.clock.set(T0 + LIFESPAN - 1)
+    # token1 lives until its own exp, T0 + 7200, and the clock-skew leeway the tenant API
+    # allows too (introspection and the API agree: tests/security/test_token_time_window.py)
+    env.clock.set(T0 + LIFESPAN + DEFAULT_LEEWAY - 1)
     assert env.introspect(creds, token1)["active"] is True
-    env.clock.set(T0 + LIFESPAN)
+    env.clock.set(T0 + LIFESPAN + DEFAULT_LEEWAY)
     assert env.introspect(creds, token1) == {"active": False}
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import httpx
 import pytest
+from joserfc import jwt as joserfc_jwt
 
 from realmgate.jose import KeyPair, generate_key
 from realmgate.verifier import (
@@ -284,6 +286,47 @@ def test_rotated_key_is_picked_up_by_one_refetch(
     assert sso.count("jwks") == 2
 
 
-def test_no_request_leaves_the_mock(sso: FakeSso, verifier: Verifier, rsa_key: KeyPair) -> None:
-    verifier.verify(token(rsa_key))
+@pytest.fixture
+def network(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The name lookups and connections this process attempts during the test (refused)."""
+    attempts: list[str] = []
+
+    def no_lookup(host: object, *args: object, **kwargs: object) -> Any:
+        attempts.append(f"lookup {host}")
+        raise OSError("no network in this test")
+
+    def no_connect(self: socket.socket, address: object) -> None:
+        attempts.append(f"connect {address}")
+        raise OSError("no network in this test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_lookup)
+    monkeypatch.setattr(socket.socket, "connect", no_connect)
+    return attempts
+
+
+def with_header(key: KeyPair, **header: str) -> str:
+    """A token signed by ``key`` whose header also carries ``header``."""
+    protected = {"alg": key.alg, "typ": "JWT", "kid": key.kid, **header}
+    return joserfc_jwt.encode(protected, claims(), key.key)
+
+
+def test_no_request_leaves_the_mock(
+    sso: FakeSso,
+    verifier: Verifier,
+    mono: Clock,
+    rsa_key: KeyPair,
+    other_key: KeyPair,
+    network: list[str],
+) -> None:
+    """Keys come only through the cache's HTTP client (here the mock transport) and only from
+    the trusted issuer's host: never from key URLs a token names (``jku``, ``x5u``), nor for
+    an issuer not trusted; an unknown ``kid`` is refetched from the same place. No name is
+    looked up, no connection is opened."""
+    elsewhere = {"jku": "https://evil.test/jwks", "x5u": "https://evil.test/cert.pem"}
+    assert verifier.verify(with_header(rsa_key, **elsewhere)).tenant == "acme"
+    mono.advance(verifier.cache.min_refetch_interval)
+    assert "unknown key" in str(refused(verifier, with_header(other_key, **elsewhere)))
+    refused(verifier, token(other_key, iss="https://evil.test/realms/acme"))
+    assert network == []
     assert {r.url.host for r in sso.requests} == {httpx.URL(SSO).host}
+    assert (sso.count("discovery"), sso.count("jwks")) == (1, 2)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shlex
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from realmgate.cli.context import DatabaseUrl, DataDir, make_settings, runtime
 from realmgate.cli.output import console, fail
@@ -17,8 +20,31 @@ from realmgate.server.settings import Settings
 DEMO_TENANT = "demo"
 
 
+def stdout_is_terminal() -> bool:
+    try:
+        return sys.stdout is not None and sys.stdout.isatty()
+    except ValueError:  # closed
+        return False
+
+
 def print_demo_credentials(creds: IssuedCredentials, settings: Settings) -> None:
-    """Printed once, to the terminal, on the first start; never logged."""
+    """Printed once, on the first start, and the secret only to a terminal (or where
+    ``bootstrap_demo_secret`` asks for it): never into a service's log."""
+    console.print("[bold green]First start: created the tenant 'demo'.[/]")
+    console.print(f"  tenantShortcode: {creds.tenant}", highlight=False)
+    console.print(f"  clientId:        {creds.client_id}", highlight=False)
+    if settings.bootstrap_demo_secret != "stdout" and not stdout_is_terminal():
+        rotate = f"realmgate client rotate-secret {creds.tenant} {creds.client_id} --grace 0"
+        if settings.database_url is None:
+            rotate += f" --data-dir {shlex.quote(str(settings.data_dir))}"
+        else:
+            rotate += " (with this server's REALMGATE_DATABASE_URL)"
+        console.print(
+            "Its client secret is shown on a terminal only, never in a log. Make one with:",
+            highlight=False,
+        )
+        console.print(f"  {escape(rotate)}", highlight=False, soft_wrap=True)
+        return
     url = f"{settings.issuer(creds.tenant)}/protocol/openid-connect/token"
     curl = (
         f"curl --request POST --url {shlex.quote(url)} "
@@ -27,12 +53,9 @@ def print_demo_credentials(creds: IssuedCredentials, settings: Settings) -> None
         f"--data client_id={shlex.quote(creds.client_id)} "
         f"--data client_secret={shlex.quote(creds.client_secret)}"
     )
-    console.print("[bold green]First start: created the tenant 'demo'.[/]")
-    console.print(f"  tenantShortcode: {creds.tenant}", highlight=False)
-    console.print(f"  clientId:        {creds.client_id}", highlight=False)
     console.print(f"  clientSecret:    {creds.client_secret}", highlight=False)
     console.print("Get a token:", highlight=False)
-    console.print(f"  {curl}", highlight=False, soft_wrap=True)
+    console.print(f"  {escape(curl)}", highlight=False, soft_wrap=True)
     console.print("[yellow]The client secret is shown only this once: store it now.[/]")
 
 
@@ -40,28 +63,34 @@ def serve(
     config: Annotated[
         Path | None,
         typer.Option(
-            help="Config file (dotenv syntax, REALMGATE_* names) [env REALMGATE_CONFIG_FILE]."
+            help=escape(
+                "Config file (dotenv syntax, REALMGATE_* names) [env REALMGATE_CONFIG_FILE]."
+            )
         ),
     ] = None,
-    host: Annotated[str | None, typer.Option(help="Address to bind [default: 127.0.0.1].")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to bind [default: 8080].")] = None,
+    host: Annotated[
+        str | None, typer.Option(help=escape("Address to bind [default: 127.0.0.1]."))
+    ] = None,
+    port: Annotated[int | None, typer.Option(help=escape("Port to bind [default: 8080]."))] = None,
     workers: Annotated[
-        int | None, typer.Option(help="Worker processes [default: 1]; one per core is usual.")
+        int | None,
+        typer.Option(help=escape("Worker processes [default: 1]; one per core is usual.")),
     ] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     issuer_base_url: Annotated[
         str | None,
         typer.Option(
-            help="Public base URL of the authorization server [default: http://HOST:PORT]."
+            help=escape("Public base URL of the authorization server [default: http://HOST:PORT].")
         ),
     ] = None,
     api_base_url: Annotated[
-        str | None, typer.Option(help="Public base URL of the tenant API [default: issuer base].")
+        str | None,
+        typer.Option(help=escape("Public base URL of the tenant API [default: issuer base].")),
     ] = None,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning, error.")] = None,
     master_key_file: Annotated[
-        Path | None, typer.Option(help="Master key file [default: DATA_DIR/master.key].")
+        Path | None, typer.Option(help=escape("Master key file [default: DATA_DIR/master.key]."))
     ] = None,
     tls_cert: Annotated[
         Path | None, typer.Option(help="PEM certificate file: serve HTTPS (TLS 1.2+).")
@@ -108,9 +137,11 @@ def serve(
             print_demo_credentials(creds, settings)
         scheme = "https" if settings.tls_cert else "http"
         console.print(
-            f"realmgate listening on {scheme}://{settings.host}:{settings.port} "
-            f"(issuer base {settings.sso_base}, database {rt.store.engine.dialect.name}, "
-            f"{settings.workers} worker{'s' if settings.workers > 1 else ''})",
+            escape(
+                f"realmgate listening on {scheme}://{settings.host}:{settings.port} "
+                f"(issuer base {settings.sso_base}, database {rt.store.engine.dialect.name}, "
+                f"{settings.workers} worker{'s' if settings.workers > 1 else ''})"
+            ),
             highlight=False,
         )
         if settings.workers == 1:
@@ -119,8 +150,12 @@ def serve(
             run(settings, create_app(rt))
             return
     # Several workers, forked from this process, which has closed its runtime and holds no
-    # thread (see realmgate.server.http.workers). Each builds the app from the settings put
-    # in the environment here, and reads no other config file.
-    os.environ.pop("REALMGATE_CONFIG_FILE", None)
-    os.environ.update(settings.to_env())
+    # thread (see realmgate.server.http.workers). Each builds the app from these settings,
+    # which it inherits in memory (Settings.hand_over): the master key and the database URL
+    # stay out of its environment. Where processes cannot be forked, the environment it is.
+    if "fork" in multiprocessing.get_all_start_methods():
+        settings.hand_over()
+    else:
+        os.environ.pop("REALMGATE_CONFIG_FILE", None)
+        os.environ.update(settings.to_env())
     run(settings, None)

@@ -18,11 +18,12 @@ from urllib.parse import quote_plus, urlsplit
 
 import httpx
 
+from . import _resend as resend
 from ._config import ClientConfig
 from ._errors import TokenEndpointUnavailableError, TokenRequestError, TokenResponseError
 from ._retry import RetryPolicy, is_retryable_status, parse_retry_after
 from ._secret import scrub
-from ._token import AccessToken
+from ._token import EXPIRY_ROUNDING, AccessToken
 
 logger = logging.getLogger("realmgate.client")
 
@@ -219,7 +220,7 @@ class TokenFetcher:
         return AccessToken(
             value=value,
             lifetime=float(expires_in),
-            obtained_at=started,
+            obtained_at=started - EXPIRY_ROUNDING,  # exp is whole seconds: see EXPIRY_ROUNDING
             scope=scope if isinstance(scope, str) else None,
         )
 
@@ -244,7 +245,12 @@ def _drive_result(stop: StopIteration) -> Any:
 
 
 def run_sync(flow: Flow[T], client: httpx.Client, sleep: Callable[[float], object]) -> T:
-    """Drive ``flow`` with a blocking :class:`httpx.Client`."""
+    """Drive ``flow`` with a blocking :class:`httpx.Client`.
+
+    A request that met a reused connection the server had just closed is sent once more
+    before the flow sees an outcome (:mod:`._resend`: both discovery and token requests are
+    safe to resend); it costs no retry of the flow's :class:`RetryPolicy`.
+    """
     outcome: Outcome = None
     try:
         while True:
@@ -254,9 +260,11 @@ def run_sync(flow: Flow[T], client: httpx.Client, sleep: Callable[[float], objec
                 outcome = None
                 continue
             try:
-                outcome = client.request(
+                outcome = resend.request(
+                    client,
                     action.method,
                     action.url,
+                    resend=True,  # discovery GET and token POST: see _resend
                     headers=dict(action.headers),
                     data=dict(action.form) if action.form is not None else None,
                     auth=None,
@@ -283,9 +291,11 @@ async def run_async(
                 outcome = None
                 continue
             try:
-                outcome = await client.request(
+                outcome = await resend.arequest(
+                    client,
                     action.method,
                     action.url,
+                    resend=True,
                     headers=dict(action.headers),
                     data=dict(action.form) if action.form is not None else None,
                     auth=None,

@@ -25,6 +25,10 @@ class BearerTokenAuth(httpx.Auth):
 
     The token goes to every URL the client requests with this auth, including redirect
     targets if the client follows redirects: scope the client to your API.
+
+    An :class:`httpx.Auth` sees responses only, never transport errors: a request of your
+    client whose keep-alive connection the server closed is yours to retry (the SDK's own
+    requests are sent once more in that case; see ``docs/sdk.md``).
     """
 
     requires_request_body = True

@@ -9,6 +9,7 @@ from typing import Final, Self, Unpack
 
 import httpx
 
+from . import _resend as resend
 from ._async import AsyncTokenProvider
 from ._config import ClientConfig, normalize_base_url
 from ._errors import ApiConnectionError, ConfigurationError
@@ -45,8 +46,10 @@ def _connection_error(method: str, url: str, exc: httpx.RequestError) -> ApiConn
 class TenantApiClient:
     """Blocking client of the tenant API, authenticated by a :class:`TokenProvider`.
 
-    A 401 is retried once with a fresh token (see :class:`BearerTokenAuth`). Errors are
-    raised as :class:`ApiAuthError` (401/403), :class:`ApiFailError` (JSend ``fail``),
+    A 401 is retried once with a fresh token (see :class:`BearerTokenAuth`). A ``GET`` whose
+    reused keep-alive connection the server closed before answering is sent once more on a
+    new connection; a ``PATCH`` is not (it may have been applied: read the settings back).
+    Errors are raised as :class:`ApiAuthError` (401/403), :class:`ApiFailError` (JSend ``fail``),
     :class:`ApiServerError` (JSend ``error``/5xx), :class:`ApiResponseError` (malformed
     answer), :class:`ApiConnectionError` (network) or :class:`TokenError` (no token).
 
@@ -127,8 +130,14 @@ class TenantApiClient:
         if body is not None:
             headers["Content-Type"] = _MERGE_PATCH
         try:
-            response = self._client.request(
-                method, self._settings_url, content=body, headers=headers, auth=self._auth
+            response = resend.request(
+                self._client,
+                method,
+                self._settings_url,
+                resend=method == "GET",  # a PATCH may have been applied: see _resend
+                content=body,
+                headers=headers,
+                auth=self._auth,
             )
         except httpx.RequestError as exc:
             raise _connection_error(method, self._settings_url, exc) from exc
@@ -218,8 +227,14 @@ class AsyncTenantApiClient:
         if body is not None:
             headers["Content-Type"] = _MERGE_PATCH
         try:
-            response = await self._client.request(
-                method, self._settings_url, content=body, headers=headers, auth=self._auth
+            response = await resend.arequest(
+                self._client,
+                method,
+                self._settings_url,
+                resend=method == "GET",
+                content=body,
+                headers=headers,
+                auth=self._auth,
             )
         except httpx.RequestError as exc:
             raise _connection_error(method, self._settings_url, exc) from exc

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 
 from ._secret import MASK
+
+EXPIRY_ROUNDING = 1.0
+"""Seconds a token may expire before ``sent + expires_in``: the server's ``iat`` is its clock
+rounded down to a whole second and ``exp`` is ``iat + expires_in``, so a token issued at
+12:00:00.9 expires 0.9 s before a full ``expires_in`` has passed."""
 
 
 class Freshness(enum.Enum):
@@ -30,8 +36,10 @@ class AccessToken:
         value: the access token itself.
         token_type: always ``"Bearer"``.
         lifetime: ``expires_in`` in seconds as granted by the server.
-        obtained_at: monotonic time at which the token request was *sent* (so that the
-            network round trip counts against the lifetime).
+        obtained_at: monotonic time at which the token was issued at the earliest: the
+            provider sets it to the time its request was *sent* (so that the network round
+            trip counts against the lifetime) less :data:`EXPIRY_ROUNDING`, because the
+            server's ``iat`` and ``exp`` are whole seconds.
         scope: the granted scope, if the server reported it.
     """
 
@@ -79,6 +87,10 @@ class RenewalPolicy:
 
     With the server's default 7200 s tokens: advisory renewal starts 10 minutes before
     expiry, mandatory renewal 60 seconds before. With 300 s tokens: 60 s and 15 s.
+
+    Raises ValueError for values that are not finite, negative values, fractions of 1 or more,
+    a ``mandatory_min`` of 0 (no mandatory window: tokens would be handed out until they
+    expire), a maximum below its minimum and an ``advisory_retry_interval`` of 0.
     """
 
     advisory_fraction: float = 0.20
@@ -99,10 +111,25 @@ class RenewalPolicy:
             self.mandatory_max,
             self.advisory_retry_interval,
         )
+        if not all(isinstance(n, int | float) and math.isfinite(n) for n in numbers):
+            raise ValueError("RenewalPolicy values must be finite numbers")
         if any(n < 0 for n in numbers):
             raise ValueError("RenewalPolicy values must not be negative")
         if self.advisory_fraction >= 1 or self.mandatory_fraction >= 1:
             raise ValueError("RenewalPolicy fractions must be below 1")
+        # A mandatory window of 0 hands a token out until its last instant: it arrives expired.
+        if self.mandatory_min <= 0:
+            raise ValueError(
+                "RenewalPolicy.mandatory_min must be above 0: with no mandatory window a token "
+                "is used until it expires, and arrives expired"
+            )
+        if self.mandatory_max < self.mandatory_min or self.advisory_max < self.advisory_min:
+            raise ValueError("RenewalPolicy maxima must not be below their minima")
+        if self.advisory_retry_interval <= 0:
+            raise ValueError(
+                "RenewalPolicy.advisory_retry_interval must be above 0: a failed advisory "
+                "renewal would otherwise be retried on every call"
+            )
 
     def mandatory_window(self, lifetime: float) -> float:
         """Seconds before expiry at which the token must be renewed before use."""

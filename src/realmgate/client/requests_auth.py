@@ -35,7 +35,8 @@ class RequestsBearerAuth(AuthBase):
     The retry re-sends the prepared request through the same connection adapter (as
     :class:`requests.auth.HTTPDigestAuth` does); a second 401 is returned to the caller.
     The token is never re-added to a request from which ``requests`` stripped it (a redirect
-    to another host). Safe to share between threads and sessions.
+    to another host). Safe to share between threads and sessions. Transport errors are
+    ``requests``' own (retried per the adapter's ``max_retries``), never this plug-in's.
     """
 
     def __init__(self, provider: TokenProvider) -> None:

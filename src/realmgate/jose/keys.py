@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,11 +14,30 @@ from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from realmgate.jose.signer import CompactSigner
 
-# RFC 9864 deprecates the polymorphic "EdDSA" name; PRODUCT.md asks for it (it is what
-# deployed verifiers understand), so we keep it and silence joserfc's warning for it alone.
-warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
-
 AnyKey = RSAKey | ECKey | OKPKey
+
+# RFC 9864 deprecates the polymorphic "EdDSA" name for the fully-specified "Ed25519"; deployed
+# verifiers know only "EdDSA", so realmgate keeps it, and joserfc warns (a SecurityWarning) each
+# time it verifies with it. The warning is silenced around realmgate's own calls only: the
+# filters of the program that imports realmgate stay as they are.
+_EDDSA_WARNING = "EdDSA is deprecated"
+# warnings.catch_warnings saves and restores the process-wide filter list: two threads inside
+# it at once could leave the "ignore" entry behind. One at a time, and only for EdDSA.
+_eddsa_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _eddsa_quietly() -> Iterator[None]:
+    with _eddsa_lock, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_EDDSA_WARNING, category=SecurityWarning)
+        yield
+
+
+def eddsa_name_allowed(alg: object) -> contextlib.AbstractContextManager[None]:
+    """Around a joserfc call that signs or verifies with ``alg``: for "EdDSA", without
+    joserfc's deprecation warning, which the caller's filters then never see."""
+    return _eddsa_quietly() if alg == "EdDSA" else contextlib.nullcontext()
+
 
 SUPPORTED_ALGORITHMS: tuple[str, ...] = ("RS256", "ES256", "EdDSA")
 RSA_BITS = 2048

@@ -14,7 +14,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from realmgate.jose.keys import AnyKey, KeyPair
+from realmgate.jose.keys import AnyKey, KeyPair, eddsa_name_allowed
 
 MAX_TOKEN_BYTES = 8192
 
@@ -58,7 +58,8 @@ def decode_verified(
     if "crit" in header:
         raise TokenDecodeError("unsupported critical header")
     try:
-        decoded = jwt.decode(token, key, algorithms=algorithms)
+        with eddsa_name_allowed(header["alg"]):
+            decoded = jwt.decode(token, key, algorithms=algorithms)
     except (JoseError, ValueError, TypeError):
         raise TokenDecodeError("signature or encoding invalid") from None
     claims = decoded.claims

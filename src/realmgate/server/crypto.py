@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
-SECRET_BYTES = 32  # 256 bits of entropy, as PRODUCT.md requires
+SECRET_BYTES = 32  # 256 bits of entropy
 
 
 class MasterKeyError(Exception):

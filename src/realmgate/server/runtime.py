@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 
 from realmgate.server.settings import Settings
 from realmgate.server.storage import migrate
+from realmgate.server.storage.files import secure_data_dir
 from realmgate.server.storage.sql import SqlStore, make_engine
 from realmgate.server.vault import Vault, open_vault
 
@@ -41,8 +42,8 @@ def open_runtime(settings: Settings, *, upgrade: bool | None = None) -> Runtime:
     database is always initialised. Otherwise a schema this version does not run on raises
     :class:`~realmgate.server.storage.migrate.SchemaError` with what to do.
     """
-    if settings.is_sqlite:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.is_sqlite or (settings.master_key is None and settings.master_key_file is None):
+        secure_data_dir(settings.data_dir)  # 0700: it holds the database or the master key
     engine = make_engine(settings.database)
     try:
         _prepare_schema(engine, settings, upgrade)

@@ -18,6 +18,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from realmgate.jose import SUPPORTED_ALGORITHMS
 
+_HANDED_OVER = "REALMGATE_SETTINGS_HANDED_OVER"
+_handed_over: dict[str, Settings] = {}  # "settings": see Settings.hand_over
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -130,7 +133,11 @@ class Settings(BaseSettings):
         "expired revocations and used client assertions.",
     )
     throttle_window: int = Field(
-        300, ge=1, description="Seconds a failed client authentication counts against its keys."
+        300,
+        ge=1,
+        description="Seconds of the sliding window in which failed authentications are counted "
+        "(a sliding window counter: a failure counts fully until its window-long bucket ends, "
+        "then less and less over one more window).",
     )
     throttle_source_free: int = Field(
         10,
@@ -150,8 +157,29 @@ class Settings(BaseSettings):
     throttle_client_cap: float = Field(
         10.0,
         gt=0,
-        description="Longest block of a client, in seconds: short, so that an attacker cannot "
-        "lock a legitimate client out for long.",
+        description="Longest block of a client, in seconds (it never applies to the client's "
+        "known good sources, see throttle_known_source_ttl).",
+    )
+    throttle_base_delay: float = Field(
+        1.0,
+        gt=0,
+        description="Seconds of a key's first block; each further failure counted after it "
+        "doubles the block, up to the key's cap.",
+    )
+    throttle_known_source_ttl: float = Field(
+        86_400.0,
+        ge=0,
+        description="Seconds after its last successful authentication of a client during which "
+        "a source address (IPv6: its /64) stays exempt from that client's block (not from its "
+        "own): failures from other addresses cannot lock the client's own machines out. "
+        "Shared by every worker and node; 0 turns the exemption off.",
+    )
+    throttle_sync_interval: float = Field(
+        1.0,
+        gt=0,
+        description="Seconds between a worker's exchanges with the throttle's shared store: the "
+        "blocks and known good sources that other workers and nodes wrote take effect here "
+        "within about this time.",
     )
     token_rate_limit: float = Field(
         500.0,
@@ -168,10 +196,50 @@ class Settings(BaseSettings):
     )
     bootstrap_demo: bool = Field(
         True,
-        description="On an empty database, create the tenant 'demo' and print its credentials.",
+        description="On an empty database, create the tenant 'demo' and print its credentials "
+        "(the shipped systemd unit turns it off).",
+    )
+    bootstrap_demo_secret: Literal["terminal", "stdout"] = Field(
+        "terminal",
+        description="Where the first start shows the demo client's secret: 'terminal' only when "
+        "standard output is a terminal, so that it never lands in a service's log (otherwise "
+        "the command that makes a new secret is printed instead); 'stdout' whatever standard "
+        "output is (for scripts and tests that capture it).",
     )
     max_body_bytes: int = Field(
         65536, ge=1024, description="Largest request body accepted; larger ones get 413."
+    )
+    http_read_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Seconds a client has to send a whole request (head and body) from its "
+        "first byte, or from the connection's start; then 408 and the connection is closed.",
+    )
+    http_max_head_bytes: int = Field(
+        16_384,
+        ge=1024,
+        le=1_048_576,
+        description="Largest request head (request line and headers, in bytes); a larger one "
+        "gets 431 and the connection is closed.",
+    )
+    http_max_headers: int = Field(
+        100, ge=10, le=1000, description="Most headers in one request; more get 431."
+    )
+    http_max_connections: int = Field(
+        1024,
+        ge=16,
+        description="Open connections per worker. A new connection beyond it closes the one "
+        "that has waited longest for a request (idle, or still sending one), or gets 503 with "
+        "Retry-After when every connection is busy.",
+    )
+    http_keep_alive_timeout: int = Field(
+        120,
+        ge=1,
+        le=3600,
+        description="Seconds an idle keep-alive connection is kept open. Longer than the "
+        "connection pools of common clients keep idle connections (httpx 5 s, aiohttp 15 s, "
+        "Go 90 s), so a client does not reuse a connection the server is closing.",
     )
     realm_cache_size: int = Field(
         100_000,
@@ -202,6 +270,22 @@ class Settings(BaseSettings):
         "token skips the signature check (expiry, keys, revocation and clients are still "
         "checked on every request); 0 turns the cache off.",
     )
+    revocation_cache_size: int = Field(
+        50_000,
+        ge=0,
+        description="Revoked token ids each worker keeps in memory (about 210 bytes each: "
+        "100,000 take 21 MB), each until its token's exp plus the 30 s leeway. Beyond it, the "
+        "entries due first stay only in the database, and until they are due the tenant API and "
+        "introspection ask the database about any token not in memory (one query per request); "
+        "no revocation is ever forgotten. 0: every lookup asks the database while a revoked "
+        "token is in force.",
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token that Prometheus sends to scrape /metrics "
+        "(Authorization: Bearer <token>). Unset: /metrics is not served (404). Each worker "
+        "answers with its own counters.",
+    )
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
     log_format: Literal["text", "json"] = Field(
         "text", description="Log lines as text or as one JSON object per line."
@@ -215,13 +299,30 @@ class Settings(BaseSettings):
     def load(cls, config_file: Path | None = None, **overrides: Any) -> Settings:
         """Flags (``overrides``) over environment variables over the config file
         (``config_file``, else ``REALMGATE_CONFIG_FILE``; dotenv syntax)."""
+        if config_file is None and not overrides and os.environ.get(_HANDED_OVER) == "1":
+            if "settings" not in _handed_over:
+                raise RuntimeError(
+                    "this process was not forked from `realmgate serve`, which handed its "
+                    "settings over to the processes it forks only"
+                )
+            return _handed_over["settings"]
         path = config_file or os.environ.get("REALMGATE_CONFIG_FILE")
         if path is not None and not Path(path).is_file():
             raise ValueError(f"the config file {path} does not exist")
         return cls(_env_file=path, **overrides)
 
+    def hand_over(self) -> None:
+        """Make these the settings that every process forked from this one gets from
+        :meth:`load` (called without arguments), as ``serve`` does for its workers: the master
+        key and the database URL (with its password) stay out of the environment, where
+        every process the workers start would inherit them."""
+        _handed_over["settings"] = self
+        os.environ.pop("REALMGATE_CONFIG_FILE", None)
+        os.environ[_HANDED_OVER] = "1"  # a process not forked from here must not guess
+
     def to_env(self) -> dict[str, str]:
-        """These settings as ``REALMGATE_*`` variables, for worker processes."""
+        """These settings as ``REALMGATE_*`` variables, for worker processes that are not
+        forked (where :meth:`hand_over` cannot reach them)."""
         env = {}
         for name, value in self.model_dump().items():
             if value is None:

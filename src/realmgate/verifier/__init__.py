@@ -8,6 +8,8 @@ optionally required roles and scopes. Importing it never imports the server.
   :class:`JwksCache` / :class:`AsyncJwksCache` (discovery, TTL 300 s, rate-limited refetch on
   an unknown ``kid`` at most every 30 s per issuer, cached keys kept while the server is down).
 - :func:`verify_token`: the same check with any :data:`KeyResolver` (the server's own keys).
+- :func:`check_time_claims`: the ``exp``/``nbf``/``iat`` check alone (finite numbers, leeway),
+  which realmgate also applies to client assertions.
 - :mod:`realmgate.verifier.asgi` (``BearerAuthMiddleware``) and
   :mod:`realmgate.verifier.fastapi` (``RequireToken``, needs FastAPI): HTTP glue, imported
   only on demand.
@@ -24,7 +26,6 @@ from realmgate.verifier._cache import AsyncJwksCache, JwksCache
 from realmgate.verifier._claims import AccessTokenClaims
 from realmgate.verifier._core import (
     DEFAULT_ALGORITHMS,
-    DEFAULT_LEEWAY,
     MAX_TOKEN_BYTES,
     KeyResolver,
     PublicKey,
@@ -39,6 +40,12 @@ from realmgate.verifier._errors import (
     TokenError,
 )
 from realmgate.verifier._jwks import DEFAULT_JWKS_TTL, DEFAULT_MIN_REFETCH_INTERVAL
+from realmgate.verifier._time_claims import (
+    DEFAULT_LEEWAY,
+    TimeClaimError,
+    TimeClaims,
+    check_time_claims,
+)
 from realmgate.verifier._verifier import AsyncVerifier, Verifier, realm_issuer
 
 __all__ = [
@@ -56,9 +63,12 @@ __all__ = [
     "JwksFetchError",
     "KeyResolver",
     "PublicKey",
+    "TimeClaimError",
+    "TimeClaims",
     "TokenError",
     "TokenPolicy",
     "Verifier",
+    "check_time_claims",
     "realm_issuer",
     "unverified_issuer",
     "verify_token",

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -17,13 +16,21 @@ from joserfc.jwk import ECKey, OKPKey, RSAKey
 from realmgate.jose import TokenDecodeError, decode_verified, peek_header
 from realmgate.verifier._claims import AccessTokenClaims
 from realmgate.verifier._errors import InsufficientScopeError, InvalidTokenError
+from realmgate.verifier._time_claims import (
+    DEFAULT_LEEWAY,
+    EXPIRED,
+    ISSUED_IN_THE_FUTURE,
+    MISSING,
+    NOT_YET_VALID,
+    TimeClaimError,
+    check_time_claims,
+)
 
 PublicKey = RSAKey | ECKey | OKPKey
 # (issuer, kid) -> (key, its algorithm), or None when the issuer has no such key.
 KeyResolver = Callable[[str, str], tuple[PublicKey, str] | None]
 
 DEFAULT_ALGORITHMS: frozenset[str] = frozenset({"RS256", "ES256", "EdDSA"})
-DEFAULT_LEEWAY = 30  # seconds of clock skew tolerated on exp, nbf and iat
 MAX_TOKEN_BYTES = 8192
 ACCEPTED_TYP = frozenset({"jwt", "at+jwt", "application/at+jwt"})
 _FORBIDDEN_ALGS = frozenset({"none", "HS256", "HS384", "HS512"})
@@ -73,36 +80,25 @@ def unverified_issuer(token: str, max_bytes: int = MAX_TOKEN_BYTES) -> str:
     return iss
 
 
-def _number(claims: dict[str, Any], name: str, *, required: bool) -> float | None:
-    value = claims.get(name)
-    if value is None:
-        if required:
-            raise InvalidTokenError(f"The access token has no '{name}' claim")
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidTokenError(f"The access token's '{name}' claim is malformed")
-    try:
-        number = float(value)
-    except OverflowError:  # an integer beyond any float
-        number = math.inf
-    # JSON parsers accept NaN and Infinity: a NaN exp would never expire (every comparison
-    # with NaN is false), an infinite one overflows int() later. Neither is a time.
-    if not math.isfinite(number):
-        raise InvalidTokenError(f"The access token's '{name}' claim is malformed")
-    return number
+_TIME_PROBLEMS = {
+    EXPIRED: "The access token expired",
+    NOT_YET_VALID: "The access token is not valid yet",
+    ISSUED_IN_THE_FUTURE: "The access token was issued in the future",
+}
+
+
+def _time_problem(error: TimeClaimError) -> str:
+    if error.problem == MISSING:
+        return f"The access token has no '{error.claim}' claim"
+    malformed = f"The access token's '{error.claim}' claim is malformed"
+    return _TIME_PROBLEMS.get(error.problem, malformed)
 
 
 def check_claims(claims: dict[str, Any], policy: TokenPolicy, now: float) -> AccessTokenClaims:
-    exp = _number(claims, "exp", required=True)
-    assert exp is not None
-    if exp + policy.leeway <= now:
-        raise InvalidTokenError("The access token expired")
-    nbf = _number(claims, "nbf", required=False)
-    if nbf is not None and nbf - policy.leeway > now:
-        raise InvalidTokenError("The access token is not valid yet")
-    iat = _number(claims, "iat", required=False)
-    if iat is not None and iat - policy.leeway > now:
-        raise InvalidTokenError("The access token was issued in the future")
+    try:
+        check_time_claims(claims, now, leeway=policy.leeway)
+    except TimeClaimError as exc:
+        raise InvalidTokenError(_time_problem(exc)) from None
     if policy.audience is not None:
         aud = claims.get("aud")
         auds = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []

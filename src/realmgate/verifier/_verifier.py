@@ -18,7 +18,6 @@ from realmgate.verifier._cache import AsyncJwksCache, JwksCache
 from realmgate.verifier._claims import AccessTokenClaims
 from realmgate.verifier._core import (
     DEFAULT_ALGORITHMS,
-    DEFAULT_LEEWAY,
     MAX_TOKEN_BYTES,
     TokenPolicy,
     check_header,
@@ -26,6 +25,7 @@ from realmgate.verifier._core import (
 )
 from realmgate.verifier._errors import InvalidTokenError
 from realmgate.verifier._jwks import ASYMMETRIC_ALGORITHMS
+from realmgate.verifier._time_claims import DEFAULT_LEEWAY
 
 CacheT = TypeVar("CacheT", JwksCache, AsyncJwksCache)
 

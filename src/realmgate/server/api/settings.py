@@ -14,7 +14,8 @@ from starlette.routing import Route
 from realmgate.server.api.auth import Caller, MissingToken
 from realmgate.server.core.admin import TENANT_ADMIN_ROLE
 from realmgate.server.core.tenant_settings import SettingsInvalid, apply_patch, represent
-from realmgate.server.http.responses import jsend_fail, json_response, read_body
+from realmgate.server.http.request_head import head_of, read_body
+from realmgate.server.http.responses import jsend_fail, json_response
 from realmgate.server.http.state import AppState
 from realmgate.server.storage.protocols import Store
 from realmgate.server.storage.records import TenantRecord
@@ -23,7 +24,7 @@ from realmgate.wire import jsend
 from realmgate.wire.errors import RequestTooLarge
 
 API_REALM = "realmgate"
-JSON_TYPES = frozenset({"application/json", "application/merge-patch+json"})
+JSON_TYPES = frozenset({b"application/json", b"application/merge-patch+json"})
 MAX_PATCH_ATTEMPTS = 5
 
 
@@ -45,7 +46,7 @@ def challenge_response(exc: TokenError | MissingToken) -> Response:
 
 async def _caller(request: Request) -> Caller:
     state: AppState = request.app.state.realmgate
-    return await state.bearer.authenticate(request.headers.get("authorization"))
+    return await state.bearer.authenticate(head_of(request.scope).authorization)
 
 
 def _patch_tenant(store: Store, shortcode: str, patch: Any) -> TenantRecord | None:
@@ -72,15 +73,15 @@ async def settings_endpoint(request: Request) -> Response:
             )
     except (TokenError, MissingToken) as exc:
         return challenge_response(exc)
-    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if content_type not in JSON_TYPES:
+    head = head_of(request.scope)
+    if head.media_type not in JSON_TYPES:
         return jsend_fail(
             415,
             {"content-type": "must be application/merge-patch+json or application/json"},
             "Unsupported media type",
         )
     try:
-        body = await read_body(request, state.settings.max_body_bytes)
+        body = await read_body(request.receive, head.content_length, state.settings.max_body_bytes)
         patch = json.loads(body.decode("utf-8"))
     except RequestTooLarge:
         return jsend_fail(413, {"body": "is too large"}, "Request body too large")

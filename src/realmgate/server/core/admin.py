@@ -203,7 +203,9 @@ class Admin(ClientAdmin):
     ) -> KeyRecord:
         """Sign with a new key. The old one stays in the JWKS until its last token expires;
         in an emergency (a compromised key) it is removed at once and every token issued
-        before now stops working (the tenant's not-before time)."""
+        before now stops working (the tenant's not-before time). A new ``signing_alg``
+        becomes the tenant's in the rotation's own transaction, so no concurrent change of
+        the tenant can undo it."""
         record = self.get_tenant(tenant)
         alg = signing_alg or record.signing_alg
         if alg not in SUPPORTED_ALGORITHMS:
@@ -214,9 +216,6 @@ class Admin(ClientAdmin):
             self.store.emergency_rotate(tenant, key, not_before=now)
         else:
             self.store.rotate_keys(tenant, key, retire_until=now + record.session_max_lifespan)
-        if alg != record.signing_alg:
-            fresh = self.get_tenant(tenant)
-            self.store.update_tenant(replace(fresh, signing_alg=alg, updated_at=now))
         action = "key.emergency_rotated" if emergency else "key.rotated"
         self._audit(action, tenant, key.kid, algorithm=alg)
         return key
@@ -224,7 +223,8 @@ class Admin(ClientAdmin):
     def rotate_due_keys(self, period: int, limit: int = 100) -> list[str]:
         """Scheduled rotation: new keys for tenants whose active key is older than ``period``.
 
-        Safe on many nodes at once: each rotation is a conditional update that one node wins."""
+        Safe on many nodes at once and beside rotations by hand: each rotation is a conditional
+        update under the tenant's lock, which one of them wins."""
         now = self._now()
         rotated = []
         for shortcode in self.store.tenants_with_keys_older_than(now - period, limit):

@@ -7,13 +7,16 @@ client signs with HMAC under its client secret, which realmgate keeps encrypted 
 Checks: ``iss`` = ``sub`` = the client id; ``aud`` is the realm's issuer (one value); ``exp``
 required and at most ``MAX_ASSERTION_LIFETIME`` (1 h, what common client libraries use) ahead;
 ``iat``, when present, at most ``MAX_ASSERTION_AGE`` (5 min) old; ``jti`` required and never
-accepted twice while the assertion lives, on any node (the ``used_assertions`` table).
+accepted twice while the assertion lives, on any node (the ``used_assertions`` table). The
+time claims go through the verifier's own check (``check_time_claims``: finite numbers only,
+``nbf`` and ``iat`` well-formed when present, the same leeway as access tokens).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import math
 from typing import Any
 
 import anyio.to_thread
@@ -21,14 +24,15 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, OctKey
 
+from realmgate.jose.keys import eddsa_name_allowed
 from realmgate.server.core.realms import Directory, Realm
 from realmgate.server.storage.records import ClientRecord
-from realmgate.verifier import AsyncJwksCache
+from realmgate.verifier import DEFAULT_LEEWAY, AsyncJwksCache, TimeClaimError, check_time_claims
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_ASSERTION_LIFETIME = 3600
 MAX_ASSERTION_AGE = 300
-LEEWAY = 30
+LEEWAY = DEFAULT_LEEWAY
 MAX_ASSERTION_BYTES = 8192
 ASYMMETRIC_ALGS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA")
 HMAC_ALGS = ("HS256", "HS384", "HS512")
@@ -66,28 +70,21 @@ def check_claims(claims: dict[str, Any], client_id: str, issuer: str, now: int) 
     aud = claims.get("aud")
     if not (aud == issuer or (isinstance(aud, list) and aud == [issuer])):
         raise AssertionInvalid("aud must be the realm's issuer")
-    raw_exp = claims.get("exp")
-    if not isinstance(raw_exp, int | float) or isinstance(raw_exp, bool):
-        raise AssertionInvalid("exp missing")
-    exp = int(raw_exp)  # NumericDate may be fractional (RFC 7519 §2)
-    if exp + LEEWAY <= now:
-        raise AssertionInvalid("assertion expired")
-    if exp > now + MAX_ASSERTION_LIFETIME + LEEWAY:
-        raise AssertionInvalid("assertion lives too long")
-    iat = claims.get("iat")
-    if iat is not None and (
-        not isinstance(iat, int | float)
-        or iat > now + LEEWAY
-        or iat < now - MAX_ASSERTION_AGE - LEEWAY
-    ):
-        raise AssertionInvalid("iat out of range")
-    nbf = claims.get("nbf")
-    if isinstance(nbf, int | float) and nbf > now + LEEWAY:
-        raise AssertionInvalid("assertion not yet valid")
+    try:
+        times = check_time_claims(
+            claims,
+            now,
+            leeway=LEEWAY,
+            max_lifetime=MAX_ASSERTION_LIFETIME,
+            max_age=MAX_ASSERTION_AGE,
+        )
+    except TimeClaimError as exc:
+        raise AssertionInvalid(f"assertion {exc}") from None
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti or len(jti) > 256:
         raise AssertionInvalid("jti missing")
-    return jti, exp
+    # NumericDate may be fractional (RFC 7519 §2); finite and at most an hour ahead here.
+    return jti, math.ceil(times.expires_at)
 
 
 class AssertionVerifier:
@@ -149,7 +146,8 @@ class AssertionVerifier:
         claims: dict[str, Any] | None = None
         for key in keys:
             try:
-                claims = dict(jwt.decode(assertion, key, algorithms=[alg]).claims)
+                with eddsa_name_allowed(alg):
+                    claims = dict(jwt.decode(assertion, key, algorithms=[alg]).claims)
                 break
             except (JoseError, ValueError, TypeError):
                 continue

@@ -118,13 +118,34 @@ class BatchLoader(Generic[K, V]):
 
     async def get(self, key: K) -> V | None:
         value, fresh = self.cache.lookup(key)
-        if fresh:
+        if fresh:  # the hot path: no second coroutine
             self.hits += 1
             return value  # type: ignore[return-value]
+        return (await self._missed(key, value))[0]
+
+    async def fetch(self, key: K) -> tuple[V | None, bool]:
+        """The value, and whether it was read from the store for this lookup (by its own load
+        or by the load of the key it joined); False: answered from memory."""
+        value, fresh = self.cache.lookup(key)
+        if fresh:
+            self.hits += 1
+            return value, False  # type: ignore[return-value]
+        return await self._missed(key, value)
+
+    async def _missed(self, key: K, value: V | _Missing | None) -> tuple[V | None, bool]:
         flight = self._flights.get(key)
         if flight is not None and not isinstance(value, _Missing):
             self.hits += 1  # being reloaded: the expired value meanwhile
-            return value
+            return value, False
+        return await self._wait(key, flight), True
+
+    async def reread(self, key: K) -> V | None:
+        """Load ``key`` whether it is cached or not, the way a miss does (queued, batched, one
+        load per key at a time); lookups meanwhile are answered with the cached value."""
+        return await self._wait(key, self._flights.get(key))
+
+    async def _wait(self, key: K, flight: _Flight[V] | None) -> V | None:
+        """Start a load of ``key`` (or join ``flight``, the one queued or running) and wait."""
         if flight is None:
             flight = self._flights[key] = self._queue[key] = _Flight()
         else:

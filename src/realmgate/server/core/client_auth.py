@@ -8,7 +8,9 @@ registered for one family: secret clients take post or basic, JWT clients their 
 Unknown client, disabled client, wrong method and wrong secret give one and the same
 :class:`InvalidClient` and, for secrets, go through the same work: a keyed hash and a
 constant-time comparison against the current and the previous secret (a dummy hash when
-there is no client to compare with).
+there is no client to compare with). Every failure also reads the store once
+(:meth:`ClientAuthenticator._recheck`), whether the client was in the cache or not: a fresh
+unknown id costs what a known id with a wrong secret costs, in time and in the cache counters.
 """
 
 from __future__ import annotations
@@ -118,8 +120,12 @@ class ClientAuthenticator:
         self.assertions = assertions or AssertionVerifier(directory)
         self.throttle = throttle
 
-    def check_throttle(self, tenant: str, client_id: str, src: str) -> None:
-        """Refuse (429) while the source or the client is blocked after failures."""
+    def check_throttle(
+        self, tenant: str, client_id: str, src: str, *, authenticated: bool = False
+    ) -> None:
+        """Refuse (429) while the source, or the client for a source that did not authenticate
+        it recently, is blocked after failures; ``authenticated``: the request proved the
+        secret (a remembered request), so the source is one of the client's known good ones."""
         if self.throttle is not None:
             wait = self.throttle.retry_after(src, tenant, client_id)
             if wait is not None:
@@ -128,6 +134,8 @@ class ClientAuthenticator:
                     extra={"event": "auth.throttled", "tenant": tenant, "key": src},
                 )
                 raise TooManyRequests(wait)
+            if authenticated:
+                self.throttle.succeeded(src, tenant, client_id)
 
     async def authenticate(
         self, realm: Realm, creds: Credentials, now: int, source: str | None = None
@@ -136,9 +144,12 @@ class ClientAuthenticator:
         src = source_key(source)
         self.check_throttle(realm.shortcode, creds.client_id, src)
         client: ClientRecord | None = None
+        read = True  # an over-long id: no client can have it
         if len(creds.client_id) <= MAX_CREDENTIAL_CHARS:
-            client = await self.directory.client(realm.shortcode, creds.client_id)
+            client, read = await self.directory.client_lookup(realm.shortcode, creds.client_id)
         reason = await self._check(realm, client, creds, now)
+        if reason is not None:
+            client, reason = await self._recheck(realm, client, creds, now, read, reason)
         if reason is not None:
             log.info(
                 "client authentication failed",
@@ -153,7 +164,32 @@ class ClientAuthenticator:
                 await self.throttle.failed(src, realm.shortcode, creds.client_id)
             raise InvalidClient.for_scheme(realm.shortcode, basic=basic)
         assert client is not None
+        if self.throttle is not None:
+            self.throttle.succeeded(src, realm.shortcode, creds.client_id)
         return client
+
+    async def _recheck(
+        self,
+        realm: Realm,
+        client: ClientRecord | None,
+        creds: Credentials,
+        now: int,
+        read: bool,
+        reason: str,
+    ) -> tuple[ClientRecord | None, str | None]:
+        """Every failure does the same work whether the id is known or not: one read from the
+        store and a second check. A fresh unknown id is never in memory: its lookup read the
+        store (and found nothing). A client (or an unknown id) that came from memory is
+        checked against the store (:meth:`Directory.recheck_client`: a read of the same kind
+        that decodes no record), which also lets a client just created or given a new secret
+        on another node in at once. A secret is checked again in any case, an assertion only
+        against a record that changed (verifying one costs more than a read)."""
+        fresh = client
+        if not read:
+            fresh = await self.directory.recheck_client(realm.shortcode, creds.client_id, client)
+        if creds.method == "client_assertion" and fresh == client:
+            return fresh, reason
+        return fresh, await self._check(realm, fresh, creds, now)
 
     async def _check(
         self, realm: Realm, client: ClientRecord | None, creds: Credentials, now: int

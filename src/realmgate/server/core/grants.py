@@ -126,7 +126,7 @@ class ClientCredentialsGrant:
     def _check_throttle(self, grant: Grant, source: str | None) -> None:
         """The throttle of a remembered request (a fresh one checked it while authenticating)."""
         self.authenticator.check_throttle(
-            grant.realm.shortcode, grant.client.client_id, source_key(source)
+            grant.realm.shortcode, grant.client.client_id, source_key(source), authenticated=True
         )
 
     def _admit(self, grant: Grant) -> None:

@@ -6,6 +6,10 @@ before a not-before time, and the token's claims when it is in force. Revocation
 token's ``jti`` on the tenant's deny-list (shared by all nodes, kept until the token's
 ``exp``) and answers 200 for unknown or invalid tokens. A client may revoke its own tokens;
 a client with the role ``tenant-admin`` may revoke any token of its tenant.
+
+Both take a token as in force exactly when the tenant API does: the same check with the same
+leeway (:data:`~realmgate.verifier.DEFAULT_LEEWAY` on ``exp``, ``nbf`` and ``iat``), so a token
+just past its ``exp`` is active here as long as the API still accepts it, and can be revoked.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from realmgate.server.core.realms import Directory, Realm
 from realmgate.server.core.token_state import inactive_reason
 from realmgate.server.storage.records import ClientRecord
 from realmgate.verifier import (
+    DEFAULT_LEEWAY,
     AccessTokenClaims,
     PublicKey,
     TokenError,
@@ -78,9 +83,9 @@ class TokenIntrospection:
             raise InvalidRequest("Missing parameter: token")
         return realm, client, token
 
-    def _verify(self, realm: Realm, token: str, *, leeway: int = 0) -> AccessTokenClaims | None:
+    def _verify(self, realm: Realm, token: str) -> AccessTokenClaims | None:
         now = self.clock()
-        policy = TokenPolicy(issuers=(realm.issuer,), audience=None, leeway=leeway)
+        policy = TokenPolicy(issuers=(realm.issuer,), audience=None, leeway=DEFAULT_LEEWAY)
         try:
             return verify_token(token, realm_resolver(realm, now), policy, now=now)
         except TokenError:
@@ -102,7 +107,8 @@ class TokenIntrospection:
     async def revoke(self, request: TokenRequest) -> None:
         realm, caller, token = await self._caller(request)
         realm = await self.directory.realm_with_kid(realm, token_kid(token))
-        # An expired token needs no revocation; a bad one is answered 200 all the same.
+        # A token past exp and its leeway needs no revocation; a bad one is answered 200 all
+        # the same.
         claims = self._verify(realm, token)
         if claims is None or claims.token_id is None:
             return

@@ -11,6 +11,7 @@ loaded together, and a realm holds little beyond its parsed signing key.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from realmgate.jose import KeyPair
 from realmgate.server.core.cache import BatchLoader, TtlLru
+from realmgate.server.core.deny_list import DenyList
 from realmgate.server.settings import Settings
 from realmgate.server.storage.protocols import Store
 from realmgate.server.storage.records import (
@@ -36,6 +38,7 @@ from realmgate.server.vault import Vault
 from realmgate.wire.names import is_client_id, is_shortcode
 
 PublicKey = RSAKey | ECKey | OKPKey
+log = logging.getLogger("realmgate.cache")
 
 GAP_WAIT = 60.0
 MAX_GAPS = 1000
@@ -191,10 +194,14 @@ class Directory:
         self._clients: BatchLoader[tuple[str, str], ClientRecord] = BatchLoader(
             TtlLru(max_clients, ttl, clock), self.store.get_clients, **limits
         )
+        # (sub, version) of clients, read to check a cached answer: nothing is kept.
+        self._stamps: BatchLoader[tuple[str, str], tuple[str, int]] = BatchLoader(
+            TtlLru(0, 0.0, clock), self.store.client_stamps, **limits
+        )
         self._direct_loads = 0
         self.last_change_id = 0
-        # Revoked token ids (tenant, jti) -> expiry, shared by all nodes through the change feed.
-        self._revoked: dict[tuple[str, str], int] = {}
+        # Revoked token ids, shared by all nodes through the change feed (bounded: see DenyList).
+        self._revoked = DenyList(settings.revocation_cache_size)
         self.wall_clock: Callable[[], float] = time.time
         self._gaps: dict[int, float] = {}  # change ids not seen yet -> since when
         self._reloaded: dict[str, float] = {}  # realm -> when a missing kid last reloaded it
@@ -202,12 +209,12 @@ class Directory:
     @property
     def loads(self) -> int:
         """Realms and clients loaded from the store, for tests and metrics."""
-        return self._direct_loads + self._realms.loaded + self._clients.loaded
+        return self._direct_loads + self._realms.loaded + self._clients.loaded + self._stamps.loaded
 
     @property
     def hits(self) -> int:
         """Lookups answered from memory (or by the load another lookup was doing)."""
-        return self._realms.hits + self._clients.hits
+        return self._realms.hits + self._clients.hits + self._stamps.hits
 
     def _load_realms(self, shortcodes: list[str]) -> dict[str, Realm | Exception]:
         """Build realms from one query; a realm that cannot be built is its own error."""
@@ -240,23 +247,68 @@ class Directory:
             return None
         return await self._clients.get((tenant, client_id))
 
+    async def client_lookup(self, tenant: str, client_id: str) -> tuple[ClientRecord | None, bool]:
+        """The client (None: unknown), and whether it was read from the store for this lookup
+        (an id that no client can have is answered at once, as if read)."""
+        if not is_client_id(client_id):
+            return None, True
+        return await self._clients.fetch((tenant, client_id))
+
+    async def recheck_client(
+        self, tenant: str, client_id: str, cached: ClientRecord | None
+    ) -> ClientRecord | None:
+        """The client again, after :meth:`client_lookup` answered ``cached`` from memory and
+        authentication failed: one primary-key read of its ``(sub, version)`` tells whether
+        ``cached`` is current; if not, the client is read (and cached) again. That lookup then
+        counts as a load, not a hit: a fresh unknown id (a miss) and a known one cost one
+        read of the same kind each, and count alike (see ``client_auth``)."""
+        key = (tenant, client_id)
+        self._clients.hits -= 1
+        stamp = await self._stamps.reread(key)
+        if stamp == (None if cached is None else (cached.sub, cached.version)):
+            return cached
+        return await self._clients.reread(key)
+
+    @property
+    def deny_list(self) -> DenyList:
+        return self._revoked
+
+    async def revoked(self, tenant: str, jti: str) -> bool:
+        """Whether the token id was revoked: from memory, or from the database (in a worker
+        thread) while the in-memory deny-list has spilled over its bound."""
+        known = self._revoked.lookup(tenant, jti, self.wall_clock())
+        if known is not None:
+            return known
+        return await anyio.to_thread.run_sync(self._revoked_in_store, tenant, jti)
+
     def is_revoked(self, tenant: str, jti: str) -> bool:
-        return (tenant, jti) in self._revoked
+        """:meth:`revoked` for synchronous callers (the store is asked in this thread)."""
+        known = self._revoked.lookup(tenant, jti, self.wall_clock())
+        return self._revoked_in_store(tenant, jti) if known is None else known
+
+    def _revoked_in_store(self, tenant: str, jti: str) -> bool:
+        try:
+            return self.store.get_revoked(tenant, jti) is not None
+        except Exception:  # fail closed: a token that may be revoked is not in force
+            log.warning("revocation lookup failed; the token is refused", exc_info=True)
+            return True
 
     def mark_revoked(self, tenant: str, jti: str, expires_at: int) -> None:
-        self._revoked[(tenant, jti)] = expires_at
+        self._revoked.add(tenant, jti, expires_at)
 
     def _prune_revoked(self) -> None:
-        now = self.wall_clock()
-        for key in [k for k, exp in self._revoked.items() if exp < now]:
-            del self._revoked[key]
+        self._revoked.prune(self.wall_clock())
 
     def apply_changes(self, changes: list[Change], revoked: Sequence[RevokedToken] = ()) -> None:
+        found: set[tuple[str, str]] = set()
         for token in revoked:
             self.mark_revoked(token.tenant, token.jti, token.expires_at)
+            found.add((token.tenant, token.jti))
         for change in changes:
             if change.kind == "revoked":
-                self._revoked.setdefault((change.tenant, change.key), 2**62)
+                if (change.tenant, change.key) not in found:
+                    # Its row is gone: pruned once its token expired. Kept for the leeway.
+                    self.mark_revoked(change.tenant, change.key, int(self.wall_clock()))
             elif change.kind == "client":
                 self._clients.evict((change.tenant, change.key))
             else:
@@ -304,7 +356,7 @@ class Directory:
     def start_at_head(self) -> None:
         """Skip the feed's history, but load every revocation that is still in force."""
         self.last_change_id = self.store.latest_change_id()
-        for token in self.store.list_revoked(int(self.wall_clock())):
+        for token in self.store.list_revoked(int(self.wall_clock()) - self._revoked.margin):
             self.mark_revoked(token.tenant, token.jti, token.expires_at)
 
     async def realm_with_kid(self, realm: Realm, kid: object) -> Realm:

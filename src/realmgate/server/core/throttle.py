@@ -1,12 +1,22 @@
 """Throttling of failed client authentication, and a rate limit on token issuance.
 
 Failed authentications are counted per source address (IPv6 by /64) and per (tenant,
-clientId) in a sliding window. Past a number of free failures each further failure blocks the
-key with exponential back-off up to a cap; a blocked key is answered 429 with ``Retry-After``
-before any credential is looked at. Limits per source bite first and last long; the per-client
-limit needs many more failures and is capped short, so an attacker cannot lock a legitimate
-client out for long. Counters are shared by all nodes (the database, or Redis); the check on
-the request path reads only this node's memory, so successful requests stay on the fast path.
+clientId) in a sliding window (``storage/sliding.py``). Past a number of free failures each
+further failure blocks the key with exponential back-off up to a cap; a blocked key is answered
+429 with ``Retry-After`` before any credential is looked at, so a blocked attempt is not
+counted either.
+
+A client's block (from the failures of all sources together) does not apply to a *known good
+source* of that client: one that authenticated it within ``known_source_ttl``. An attacker
+without the secret cannot become one, so the client block still stops guessing from many
+addresses, while the client's own machines keep getting tokens. A source's own block applies
+to everyone at that address.
+
+The counters, the blocks and the known good sources live in a shared store (the database, or
+Redis: :class:`FailureCounters`). The request path reads only this worker's memory: a failure
+is counted in a worker thread, a success only noted in memory, and :meth:`Throttle.run`
+exchanges the rest with the store in the background (the known good sources this worker saw,
+the blocks and known good sources that other workers and nodes wrote).
 
 The issuance rate limit is a token bucket per client and node (``token_rate_limit`` per second,
 ``token_rate_burst`` at once).
@@ -19,22 +29,39 @@ import ipaddress
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
+import anyio
 import anyio.to_thread
 
 log = logging.getLogger("realmgate.audit")
 MAX_TRACKED = 100_000
+GOOD = "good:"  # prefix of the marks of known good sources
+# Seconds of overlap between two reads of the shared marks: a mark stamped by a writer whose
+# clock is behind, or committed after the read began, is still read the next time.
+SYNC_OVERLAP = 10.0
 
 
 class FailureCounters(Protocol):
-    """Shared counters: the SQL store, or ``realmgate.server.redis_counters.RedisCounters``."""
+    """Shared state: the SQL store, or ``realmgate.server.redis_counters.RedisCounters``.
 
-    def count_auth_failure(self, key: str, now: int, window: int) -> int: ...
-    def set_blocked_until(self, key: str, until: float) -> None: ...
-    def blocked_until(self, keys: list[str]) -> dict[str, float]: ...
+    A *mark* is a key with an end time: a block (``src:...``, ``client:...``) or a known good
+    source (``good:...``). Every operation is atomic against concurrent writers.
+    """
+
+    def count_auth_failure(self, key: str, now: float, window: int) -> int:
+        """Count a failure; return the key's failures in the sliding window ending at now."""
+        ...
+
+    def raise_marks(self, marks: Mapping[str, float], now: float) -> None:
+        """Make each mark end at its time unless it ends later already (never lowers)."""
+        ...
+
+    def marks_since(self, since: float, now: float) -> dict[str, float]:
+        """The marks raised at or after ``since`` (writers' clocks) still in force at ``now``."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,11 +72,17 @@ class ThrottlePolicy:
     client_free: int = 20
     client_cap: float = 10.0
     base: float = 1.0
+    known_source_ttl: float = 86_400.0
 
     def delay(self, failures: int, free: int, cap: float) -> float:
         if failures <= free:
             return 0.0
         return float(min(cap, self.base * 2 ** min(failures - free - 1, 30)))
+
+    @property
+    def known_source_refresh(self) -> float:
+        """How often a known good source's mark is written again while it keeps succeeding."""
+        return min(3600.0, self.known_source_ttl / 4)
 
 
 @functools.lru_cache(maxsize=4096)  # parsing an address costs more than the rest of the check
@@ -72,6 +105,29 @@ def client_key(tenant: str, client_id: str) -> str:
     return f"client:{tenant}:{client_id[:128]}"
 
 
+Known = tuple[str, str, str]  # tenant, client id, source key
+K = TypeVar("K")
+
+
+def good_key(tenant: str, client_id: str, source: str) -> str:
+    """The shared mark of ``source`` (a :func:`source_key`) as a known good source of the
+    client. Shortcodes hold no ``:`` and client ids no space (``wire.names``)."""
+    return f"{GOOD}{tenant}:{client_id[:128]} {source}"
+
+
+def _known_from(key: str) -> Known:
+    tenant, _, rest = key[len(GOOD) :].partition(":")
+    client_id, _, source = rest.partition(" ")
+    return tenant, client_id, source
+
+
+def _bounded_put(table: OrderedDict[K, float], key: K, until: float) -> None:
+    table[key] = max(until, table.get(key, 0.0))
+    table.move_to_end(key)
+    while len(table) > MAX_TRACKED:
+        table.popitem(last=False)
+
+
 class Throttle:
     def __init__(
         self,
@@ -83,46 +139,78 @@ class Throttle:
         self.policy = policy or ThrottlePolicy()
         self.clock = clock
         self._blocked: OrderedDict[str, float] = OrderedDict()
+        self._good: OrderedDict[Known, float] = OrderedDict()  # known good source -> end
+        self._unpublished: dict[str, float] = {}  # good_key -> end, not yet in the store
+        self._ttl = self.policy.known_source_ttl
+        self._refresh = self.policy.known_source_refresh
+        self._synced_to = 0.0  # the next read of the shared marks starts here
         self.refused = 0  # requests answered 429 because a key was blocked
         self.blocks = 0  # blocks started
 
+    # the request path: memory only ------------------------------------------------
     def retry_after(self, source: str, tenant: str, client_id: str) -> int | None:
-        """Seconds to wait when the source or the client is blocked (memory only, no I/O)."""
+        """Seconds to wait when the source, or the client for a source that is not one of its
+        known good ones, is blocked (memory only, no I/O)."""
         if not self._blocked:
             return None
         now = self.clock()
-        worst = 0.0
-        for key in (source, client_key(tenant, client_id)):
-            until = self._blocked.get(key)
-            if until is not None:
-                if until <= now:
-                    del self._blocked[key]
-                else:
-                    worst = max(worst, until - now)
+        worst = self._remaining(source, now)
+        client_wait = self._remaining(client_key(tenant, client_id), now)
+        if client_wait > worst and not self._known((tenant, client_id[:128], source), now):
+            worst = client_wait
         if worst > 0:
             self.refused += 1
             return int(worst) + 1
         return None
 
-    def _block(self, key: str, until: float) -> None:
-        self._blocked[key] = max(until, self._blocked.get(key, 0.0))
-        self._blocked.move_to_end(key)
-        while len(self._blocked) > MAX_TRACKED:
-            self._blocked.popitem(last=False)
+    def succeeded(self, source: str, tenant: str, client_id: str) -> None:
+        """Note that ``source`` authenticated the client (memory only; :meth:`sync` writes it)."""
+        key = (tenant, client_id[:128], source)
+        now = self.clock()
+        if self._good.get(key, 0.0) >= now + self._ttl or self._ttl <= 0:
+            return
+        # written again only every known_source_refresh, so it must last that much longer
+        until = now + self._ttl + self._refresh
+        _bounded_put(self._good, key, until)
+        if len(self._unpublished) < MAX_TRACKED:
+            self._unpublished[good_key(*key)] = until
 
-    def _count(self, source: str, tenant: str, client_id: str) -> list[tuple[str, float]]:
+    def _remaining(self, key: str, now: float) -> float:
+        until = self._blocked.get(key)
+        if until is None:
+            return 0.0
+        if until <= now:
+            del self._blocked[key]
+            return 0.0
+        return until - now
+
+    def _known(self, key: Known, now: float) -> bool:
+        until = self._good.get(key)
+        if until is None:
+            return False
+        if until <= now:
+            del self._good[key]
+            return False
+        return True
+
+    def _block(self, key: str, until: float) -> None:
+        _bounded_put(self._blocked, key, until)
+
+    # failures: counted in a worker thread -------------------------------------------
+    def _count(self, source: str, tenant: str, client_id: str) -> dict[str, float]:
         now = self.clock()
         p = self.policy
-        blocks = []
+        blocks = {}
         for key, free, cap in (
             (source, p.source_free, p.source_cap),
             (client_key(tenant, client_id), p.client_free, p.client_cap),
         ):
-            failures = self.counters.count_auth_failure(key, int(now), p.window)
+            failures = self.counters.count_auth_failure(key, now, p.window)
             delay = p.delay(failures, free, cap)
             if delay:
-                self.counters.set_blocked_until(key, now + delay)
-                blocks.append((key, now + delay))
+                blocks[key] = now + delay
+        if blocks:
+            self.counters.raise_marks(blocks, now)
         return blocks
 
     async def failed(self, source: str, tenant: str, client_id: str) -> None:
@@ -132,7 +220,7 @@ class Throttle:
         except Exception:  # the counters' store is away: fail open, keep answering 401
             log.warning("auth throttle: cannot count a failure", exc_info=True)
             return
-        for key, until in blocks:
+        for key, until in blocks.items():
             self.blocks += 1
             self._block(key, until)
             log.warning(
@@ -141,6 +229,40 @@ class Throttle:
                 until - self.clock(),
                 extra={"event": "auth.throttled", "key": key, "tenant": tenant},
             )
+
+    # the exchange with the shared store, in the background ----------------------------
+    def _exchange(self, publish: dict[str, float], since: float, now: float) -> dict[str, float]:
+        if publish:
+            self.counters.raise_marks(publish, now)
+        return self.counters.marks_since(since, now)
+
+    async def sync(self) -> None:
+        """Write the known good sources seen here; read the marks the others wrote."""
+        publish, self._unpublished = self._unpublished, {}
+        now = self.clock()
+        try:
+            marks = await anyio.to_thread.run_sync(self._exchange, publish, self._synced_to, now)
+        except Exception:  # the store is away: keep what we have, try again next time
+            log.warning("auth throttle: cannot read the shared blocks", exc_info=True)
+            for key, until in publish.items():
+                if len(self._unpublished) < MAX_TRACKED:
+                    self._unpublished[key] = max(until, self._unpublished.get(key, 0.0))
+            return
+        self._synced_to = now - SYNC_OVERLAP
+        for key, until in marks.items():
+            if key.startswith(GOOD):
+                _bounded_put(self._good, _known_from(key), until)
+            else:
+                self._block(key, until)
+
+    async def run(self, interval: float) -> None:
+        """:meth:`sync` now and then every ``interval`` seconds (a background task)."""
+        while True:
+            try:
+                await self.sync()
+            except Exception:  # never end the task (and with it the server's task group)
+                log.warning("auth throttle: sync failed", exc_info=True)
+            await anyio.sleep(interval)
 
 
 class RateLimiter:

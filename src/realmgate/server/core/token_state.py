@@ -15,7 +15,7 @@ async def inactive_reason(
     directory: Directory, realm: Realm, claims: AccessTokenClaims
 ) -> str | None:
     """None when the token is in force, else why not (for logs; never shown in detail)."""
-    if claims.token_id is not None and directory.is_revoked(realm.shortcode, claims.token_id):
+    if claims.token_id is not None and await directory.revoked(realm.shortcode, claims.token_id):
         return "revoked"
     issued = claims.issued_at if claims.issued_at is not None else 0
     if issued < realm.tenant.not_before:

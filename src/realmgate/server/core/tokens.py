@@ -1,4 +1,4 @@
-"""Access tokens: JWTs with Keycloak-compatible service-account claims (PRODUCT.md), or the
+"""Access tokens: JWTs with Keycloak-compatible service-account claims (docs/api.md), or the
 RFC 9068 profile (header ``typ: at+jwt``) for clients that ask for it.
 
 Tokens are never stored; their ``jti`` identifies them for revocation.

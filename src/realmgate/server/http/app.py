@@ -25,15 +25,17 @@ from realmgate.server.core.realms import Directory
 from realmgate.server.core.throttle import FailureCounters, Throttle, ThrottlePolicy
 from realmgate.server.http.hot import HotPaths
 from realmgate.server.http.log_output import flush_log_handlers
-from realmgate.server.http.metrics import Metrics, metrics_endpoint
+from realmgate.server.http.metrics import Metrics, metrics_routes
 from realmgate.server.http.oauth import routes as oauth_routes
 from realmgate.server.http.observability import RequestContextMiddleware
 from realmgate.server.http.openapi import document
+from realmgate.server.http.request_head import BadHead, check_head, refuse_head
 from realmgate.server.http.responses import jsend_error, jsend_fail, json_response, oauth_error
 from realmgate.server.http.state import AppState
 from realmgate.server.runtime import Runtime
 from realmgate.server.settings import Settings
 from realmgate.server.storage.notify import listen
+from realmgate.verifier import DEFAULT_LEEWAY
 from realmgate.wire.errors import MethodNotAllowed, OAuthError, ServerError
 
 log = logging.getLogger("realmgate.http")
@@ -120,9 +122,10 @@ async def _maintenance(admin: Admin, settings: Settings) -> None:
                 for tenant in rotated:
                     log.info("scheduled key rotation", extra={"tenant": tenant})
             now = int(time.time())
-            await anyio.to_thread.run_sync(admin.store.prune_expired, now)
-            await anyio.to_thread.run_sync(
-                admin.store.prune_auth_failures, now - settings.throttle_window
+            # A revocation stays while a check with the leeway may still accept its token.
+            await anyio.to_thread.run_sync(admin.store.prune_expired, now - DEFAULT_LEEWAY)
+            await anyio.to_thread.run_sync(  # a failure weighs for up to two windows
+                admin.store.prune_auth_failures, now - 2 * settings.throttle_window
             )
         except Exception:
             log.warning("maintenance run failed; retrying", exc_info=True)
@@ -134,11 +137,17 @@ class RealmgateApp(Starlette):
     hot: HotPaths | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.hot is not None:
-            handler = self.hot.match(scope)
-            if handler is not None:
-                await handler(scope, receive, send)
+        if scope["type"] == "http":
+            try:
+                check_head(scope)
+            except BadHead as exc:
+                await refuse_head(scope, send, exc)
                 return
+            if self.hot is not None:
+                handler = self.hot.match(scope)
+                if handler is not None:
+                    await handler(scope, receive, send)
+                    return
         await super().__call__(scope, receive, send)
 
 
@@ -163,6 +172,8 @@ def create_app(runtime: Runtime) -> Starlette:
         source_cap=settings.throttle_source_cap,
         client_free=settings.throttle_client_free,
         client_cap=settings.throttle_client_cap,
+        base=settings.throttle_base_delay,
+        known_source_ttl=settings.throttle_known_source_ttl,
     )
     throttle = Throttle(counters, policy)
     authenticator = ClientAuthenticator(directory, throttle=throttle)
@@ -184,6 +195,7 @@ def create_app(runtime: Runtime) -> Starlette:
             if not settings.is_sqlite:
                 tg.start_soon(listen, settings.database, waker.wake)
             tg.start_soon(_maintenance, Admin(runtime.store, runtime.vault, settings), settings)
+            tg.start_soon(throttle.run, settings.throttle_sync_interval)
             yield
             tg.cancel_scope.cancel()
         await authenticator.assertions.aclose()
@@ -195,7 +207,7 @@ def create_app(runtime: Runtime) -> Starlette:
             *api_routes,
             Route("/health/live", live, methods=["GET"]),
             Route("/health/ready", ready, methods=["GET"]),
-            Route("/metrics", metrics_endpoint, methods=["GET"]),
+            *metrics_routes(settings.metrics_token),
             Route("/openapi.json", openapi, methods=["GET"]),
         ],
         exception_handlers={HTTPException: http_error, Exception: unhandled},
@@ -230,6 +242,9 @@ def create_app(runtime: Runtime) -> Starlette:
     metrics.observe(
         "realmgate_throttle_blocks", "Blocks started by the auth throttle.", lambda: throttle.blocks
     )
+    # No redirect to "the same path without its slash": its URL would come from the request's
+    # Host header, and a client would resend its credentials to a host an attacker chose.
+    app.router.redirect_slashes = False
     app.add_middleware(RequestContextMiddleware, access_log_enabled=settings.access_log)
     app.state.realmgate = state
     app.state.metrics = state.metrics

@@ -23,12 +23,13 @@ from realmgate.server.core.grants import GRANT_TYPE, RawTokenRequest
 from realmgate.server.core.realms import Realm
 from realmgate.server.core.tenant_settings import represent
 from realmgate.server.http.observability import log_access, request_id, request_id_from
-from realmgate.server.http.protocol import send_whole
-from realmgate.server.http.responses import NO_STORE, check_declared_length, json_bytes
+from realmgate.server.http.request_head import RequestHead, head_of, read_body
+from realmgate.server.http.responses import NO_STORE, json_bytes
 from realmgate.server.http.state import AppState
+from realmgate.server.http.whole import send_whole
 from realmgate.verifier import TokenError
 from realmgate.wire import jsend
-from realmgate.wire.errors import OAuthError, RequestTooLarge, ServerError, UnsupportedMediaType
+from realmgate.wire.errors import OAuthError, ServerError, UnsupportedMediaType
 from realmgate.wire.forms import parse_form
 
 log = logging.getLogger("realmgate.http")
@@ -61,43 +62,6 @@ class RenderedPerRealm:
         if len(self._bodies) > MAX_RENDERED:
             del self._bodies[next(iter(self._bodies))]
         return body
-
-
-class Headers:
-    """The request headers the hot routes read, found in one pass."""
-
-    __slots__ = ("authorization", "content_length", "content_type", "request_id")
-
-    def __init__(self, raw: list[tuple[bytes, bytes]]):
-        self.authorization: str | None = None
-        self.content_type = b""
-        self.content_length: bytes | None = None
-        self.request_id: bytes | None = None
-        for name, value in raw:
-            if name == b"content-type":
-                self.content_type = value
-            elif name == b"authorization":
-                self.authorization = value.decode("latin-1")
-            elif name == b"content-length":
-                self.content_length = value
-            elif name == b"x-request-id" and self.request_id is None:
-                self.request_id = value
-
-
-async def read_body(receive: Receive, declared: bytes | None, limit: int) -> bytes:
-    """The body, refusing anything over ``limit`` bytes without reading it all."""
-    check_declared_length(declared, limit)
-    body = b""
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":  # the client went away
-            return body
-        chunk: bytes = message.get("body", b"")
-        body += chunk
-        if len(body) > limit:
-            raise RequestTooLarge()
-        if not message.get("more_body", False):
-            return body
 
 
 async def respond(
@@ -144,10 +108,10 @@ class HotPaths:
         scope: Scope,
         receive: Receive,
         send: Send,
-        handle: Callable[[Scope, Receive, Headers], Awaitable[Result]],
+        handle: Callable[[Scope, Receive, RequestHead], Awaitable[Result]],
         error_body: Callable[[], tuple[bytes, list[tuple[bytes, bytes]]]],
     ) -> None:
-        headers = Headers(scope["headers"])
+        headers = head_of(scope)
         rid = request_id_from(headers.request_id)
         token = request_id.set(rid)
         started = time.perf_counter()
@@ -178,12 +142,12 @@ class HotPaths:
     async def token(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._serve(scope, receive, send, self._token, _oauth_server_error)
 
-    async def _token(self, scope: Scope, receive: Receive, headers: Headers) -> Result:
+    async def _token(self, scope: Scope, receive: Receive, headers: RequestHead) -> Result:
         state = self.state
         started = time.perf_counter()
         body = b""
         try:
-            if headers.content_type.split(b";", 1)[0].strip().lower() != FORM:
+            if headers.media_type != FORM:
                 raise UnsupportedMediaType()
             body = await read_body(receive, headers.content_length, self.limit)
             client = scope.get("client")
@@ -204,7 +168,7 @@ class HotPaths:
     async def settings(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._serve(scope, receive, send, self._settings, _jsend_server_error)
 
-    async def _settings(self, scope: Scope, receive: Receive, headers: Headers) -> Result:
+    async def _settings(self, scope: Scope, receive: Receive, headers: RequestHead) -> Result:
         try:
             caller = await self.state.bearer.authenticate(headers.authorization)
         except (TokenError, MissingToken) as exc:

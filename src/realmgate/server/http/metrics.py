@@ -1,8 +1,16 @@
-"""Prometheus metrics. Labels are bounded: outcome and error code, never tenant or client."""
+"""Prometheus metrics. Labels are bounded: outcome and error code, never tenant or client.
+
+``/metrics`` is served only when ``metrics_token`` is set, and only to a request that carries
+it (``Authorization: Bearer <token>``, compared in constant time): the counters tell how the
+server is used, which is nobody's business but the operator's. Each worker process keeps and
+answers its own counters (a scrape reaches one worker).
+"""
 
 from __future__ import annotations
 
 import bisect
+import hashlib
+import hmac
 import math
 from collections.abc import Callable, Iterator
 
@@ -10,8 +18,12 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
+from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
+
+from realmgate.server.http.responses import jsend_fail
 
 TOKEN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -84,6 +96,38 @@ class _ReadCounter(Collector):
         yield CounterMetricFamily(self._name, self._doc, value=self._read())
 
 
-async def metrics_endpoint(request: Request) -> Response:
-    metrics: Metrics = request.app.state.metrics
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+METRICS_REALM = "metrics"
+
+
+def _digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode("utf-8", "surrogateescape")).digest()
+
+
+def metrics_routes(token: SecretStr | None) -> list[Route]:
+    """The ``/metrics`` route guarded by ``token``; none without a token (404, like any
+    unknown path)."""
+    if token is None or not token.get_secret_value():
+        return []
+    expected = _digest(token.get_secret_value())
+
+    async def metrics_endpoint(request: Request) -> Response:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not given.strip():
+            return jsend_fail(
+                401,
+                {"authorization": "A bearer token is required"},
+                "Authentication required",
+                {"WWW-Authenticate": f'Bearer realm="{METRICS_REALM}"'},
+            )
+        # Digests of equal length: the comparison tells nothing, not even the token's length.
+        if not hmac.compare_digest(_digest(given.strip()), expected):
+            return jsend_fail(
+                401,
+                {"authorization": "The token is not the metrics token"},
+                "Invalid token",
+                {"WWW-Authenticate": f'Bearer realm="{METRICS_REALM}", error="invalid_token"'},
+            )
+        metrics: Metrics = request.app.state.metrics
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return [Route("/metrics", metrics_endpoint, methods=["GET"])]

@@ -10,18 +10,18 @@ from starlette.routing import Route
 
 from realmgate.server.core.discovery import metadata
 from realmgate.server.core.grants import TokenRequest
+from realmgate.server.http.request_head import head_of, read_body
 from realmgate.server.http.responses import (
     NO_STORE,
     json_response,
     method_not_allowed,
     oauth_error,
-    read_body,
 )
 from realmgate.server.http.state import AppState
 from realmgate.wire.errors import OAuthError, RealmNotFound, UnsupportedMediaType
 from realmgate.wire.forms import parse_form
 
-FORM = "application/x-www-form-urlencoded"
+FORM = b"application/x-www-form-urlencoded"
 
 
 async def token(request: Request) -> Response:
@@ -42,14 +42,14 @@ async def token(request: Request) -> Response:
 async def _form_request(request: Request, state: AppState) -> TokenRequest:
     if request.method != "POST":
         raise method_not_allowed("POST")
-    content_type = request.headers.get("content-type", "")
-    if content_type.split(";", 1)[0].strip().lower() != FORM:
+    head = head_of(request.scope)
+    if head.media_type != FORM:
         raise UnsupportedMediaType()
-    body = await read_body(request, state.settings.max_body_bytes)
+    body = await read_body(request.receive, head.content_length, state.settings.max_body_bytes)
     return TokenRequest(
         tenant=request.path_params["tenant"],
         form=parse_form(body),
-        authorization=request.headers.get("authorization"),
+        authorization=head.authorization,
         source=request.client.host if request.client else None,
     )
 

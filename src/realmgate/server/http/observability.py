@@ -3,7 +3,12 @@
 Every response carries ``X-Request-ID`` (the caller's, when it is a sane token, else a new
 one), and every log line written while serving the request carries it too. Access log lines
 hold the method, the path without its query string, the status and the duration: never a
-header, a body or a query value.
+header, a body or a query value. The path is logged percent-encoded (``quote``): one field
+without spaces or control characters, whatever the request's decoded path holds.
+
+Text lines go through ``log_output.TextFormatter`` and JSON lines through
+``log_output.escape_json_line``: whatever a value holds, a record is one line and cannot
+forge another.
 """
 
 from __future__ import annotations
@@ -17,18 +22,25 @@ import re
 import secrets
 import time
 from typing import Any
+from urllib.parse import quote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from realmgate.server.http.log_output import (
     BatchingHandler,
     CachedTimeFormatter,
+    TextFormatter,
+    escape_json_line,
     lighten_log_records,
 )
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 access_log = logging.getLogger("realmgate.access")
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# RFC 3986 path characters (pchar and "/") but "%": such a path is logged as it is.
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=._~-]*")
+MAX_LOGGED_PATH = 512
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "message",
     "asctime",
@@ -70,15 +82,25 @@ def request_id_from(value: bytes | None) -> str:
     return new_request_id()
 
 
+def logged_path(path: str) -> str:
+    """The (decoded) request path as the access log shows it: its first ``MAX_LOGGED_PATH``
+    characters, percent-encoded again where needed (spaces, ``%``, controls, non-ASCII)."""
+    path = path[:MAX_LOGGED_PATH]
+    if _PLAIN_PATH.fullmatch(path):
+        return path
+    return quote(path, safe=_PATH_SAFE, errors="surrogatepass")
+
+
 def log_access(method: str, path: str, status: int, started: float) -> None:
     """One access log line: method, path without query, status, duration; nothing else."""
+    shown = logged_path(path)
     access_log.info(
         "%s %s %d %.1fms",
         method,
-        path[:512],
+        shown,
         status,
         (time.perf_counter() - started) * 1000,
-        extra={"method": method, "path": path[:512], "status": status},
+        extra={"method": method, "path": shown, "status": status},
     )
 
 
@@ -135,7 +157,7 @@ class JsonFormatter(CachedTimeFormatter):
                 )
         if record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
-        return json.dumps(data, ensure_ascii=False)
+        return escape_json_line(json.dumps(data, ensure_ascii=False))
 
 
 def configure_logging(level: str, fmt: str, *, batched: bool = True) -> None:
@@ -148,9 +170,7 @@ def configure_logging(level: str, fmt: str, *, batched: bool = True) -> None:
         formatter: logging.Formatter = JsonFormatter()
         formatter.converter = time.gmtime
     else:
-        formatter = CachedTimeFormatter(
-            "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
-        )
+        formatter = TextFormatter()
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.requests import Request
 from starlette.responses import Response
 
 from realmgate.wire import jsend
@@ -48,19 +47,6 @@ def check_declared_length(declared: str | bytes | None, limit: int) -> None:
                 raise RequestTooLarge()
         except ValueError:
             raise RequestTooLarge("Invalid Content-Length.") from None
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing anything over ``limit`` bytes without reading it all."""
-    check_declared_length(request.headers.get("content-length"), limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestTooLarge()
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def method_not_allowed(allowed: str) -> OAuthError:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import gc
 import importlib
 import ipaddress
+import logging
+import resource
 import ssl
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
-from realmgate.server.http.protocol import PROTOCOL
+from realmgate.server.http.protocol import PROTOCOL, HttpLimits, check_uvicorn, configure
 from realmgate.server.http.workers import (
     WorkerSupervisor,
     bind_worker_sockets,
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
     from realmgate.server.settings import Settings
 
 FACTORY = "realmgate.server.http.asgi:app_from_env"
+log = logging.getLogger("realmgate.http")
+SPARE_FILES = 128  # descriptors a worker needs besides its connections (database, logs, ...)
 
 
 class ExposureError(Exception):
@@ -74,16 +78,48 @@ class TlsConfig(uvicorn.Config):
             self.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
 
 
+def http_limits(settings: Settings) -> HttpLimits:
+    """The connection bounds of ``settings``, with at most as many connections per worker as
+    this process may open files (the soft limit is raised to the hard one when lower)."""
+    wanted = settings.http_max_connections + SPARE_FILES
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+        except (ValueError, OSError):
+            pass
+    connections = settings.http_max_connections
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        connections = max(16, soft - SPARE_FILES)
+        log.warning(
+            "http_max_connections lowered to %d: this process may open only %d files",
+            connections,
+            soft,
+        )
+    return HttpLimits(
+        read_timeout=settings.http_read_timeout,
+        max_head_bytes=settings.http_max_head_bytes,
+        max_headers=settings.http_max_headers,
+        max_connections=connections,
+    )
+
+
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """uvicorn's options for ``settings``."""
+    """uvicorn's options for ``settings`` (and the connection bounds of this process)."""
+    check_uvicorn()
+    configure(http_limits(settings))
     options: dict[str, Any] = {
         "http": PROTOCOL,
+        "ws": "none",
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level.lower(),
         "access_log": False,
         "server_header": False,
         "timeout_graceful_shutdown": 10,
+        "timeout_keep_alive": settings.http_keep_alive_timeout,
     }
     if settings.tls_cert is not None:
         options.update(ssl_certfile=str(settings.tls_cert), ssl_keyfile=str(settings.tls_key))

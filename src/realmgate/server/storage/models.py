@@ -15,6 +15,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    text,
 )
 
 metadata = MetaData()
@@ -81,6 +82,14 @@ signing_keys = Table(
     Column("verify_until", BigInteger, nullable=True),
     ForeignKeyConstraint(["tenant"], ["tenants.shortcode"], ondelete="CASCADE"),
     Index("ix_signing_keys_status_created_at", "status", "created_at"),
+    # at most one active key per tenant (migration 0007)
+    Index(
+        "uq_signing_keys_one_active",
+        "tenant",
+        unique=True,
+        sqlite_where=text("status = 'active'"),
+        postgresql_where=text("status = 'active'"),
+    ),
 )
 
 changes = Table(
@@ -127,11 +136,17 @@ audit_events = Table(
     Index("ix_audit_events_tenant_at", "tenant", "at"),
 )
 
+# The throttle's shared state: per key, the failures of the current and of the previous
+# window-long bucket (storage/sliding.py), and a mark (a block, or a known good source of a
+# client) that ends at blocked_until, raised at marked_at (revision 0010).
 auth_failures = Table(
     "auth_failures",
     metadata,
-    Column("key", String(256), primary_key=True),
+    Column("key", String(320), primary_key=True),
     Column("failures", Integer, nullable=False),
     Column("window_start", BigInteger, nullable=False),
     Column("blocked_until", Float, nullable=False),
+    Column("previous", Integer, nullable=False, server_default="0"),
+    Column("marked_at", Float, nullable=False, server_default="0"),
+    Index("ix_auth_failures_marked_at", "marked_at"),
 )

@@ -6,7 +6,7 @@ evict what changed (see :mod:`realmgate.server.core.cache`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from realmgate.server.storage.records import (
@@ -56,6 +56,13 @@ class Store(Protocol):
         """Clients by (tenant, client id), for the cache's misses; unknown ones are left out."""
         ...
 
+    def client_stamps(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[str, int]]:
+        """``(sub, version)`` by (tenant, client id), unknown ones left out: whether a cached
+        client is current, without reading the record (see ``core.client_auth``)."""
+        ...
+
     def list_clients(self, tenant: str) -> list[ClientRecord]: ...
     def update_client(self, client: ClientRecord) -> bool:
         """Write ``client`` if its row is still at ``client.version``; False otherwise."""
@@ -66,7 +73,11 @@ class Store(Protocol):
     # signing keys
     def list_keys(self, tenant: str) -> list[KeyRecord]: ...
     def rotate_keys(self, tenant: str, new: KeyRecord, retire_until: int) -> None:
-        """Make ``new`` the active key; the previous active key verifies until ``retire_until``."""
+        """Make ``new`` the active key; the previous active key verifies until ``retire_until``.
+
+        Every rotation (this one, scheduled, emergency) serialises on the tenant and makes
+        ``new.alg`` the tenant's signing algorithm in the same transaction; a tenant never has
+        two active keys (the schema refuses it)."""
         ...
 
     def list_all_keys(self) -> list[KeyRecord]: ...
@@ -93,9 +104,9 @@ class Store(Protocol):
     def list_audit(self, tenant: str | None = None, limit: int = 100) -> list[AuditEvent]: ...
 
     # shared counters of the authentication throttle
-    def count_auth_failure(self, key: str, now: int, window: int) -> int: ...
-    def set_blocked_until(self, key: str, until: float) -> None: ...
-    def blocked_until(self, keys: list[str]) -> dict[str, float]: ...
+    def count_auth_failure(self, key: str, now: float, window: int) -> int: ...
+    def raise_marks(self, marks: Mapping[str, float], now: float) -> None: ...
+    def marks_since(self, since: float, now: float) -> dict[str, float]: ...
     def prune_auth_failures(self, older_than: int) -> int: ...
 
     # change feed

@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from realmgate.server.storage.files import secure_sqlite_files, sqlite_path
 from realmgate.server.storage.models import (
     clients,
     meta,
@@ -68,6 +69,8 @@ def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engi
     per process / opened beyond them under load."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
+        if (database := sqlite_path(url)) is not None:
+            secure_sqlite_files(database)  # 0600, and so are the -wal and -shm files
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
@@ -255,11 +258,28 @@ class SqlStore(CacheReadsMixin, SecurityStoreMixin, ChangeFeedMixin, TokenStateM
     def _lock_tenant(conn: Connection, tenant: str) -> None:
         """Serialise key changes of one tenant (PostgreSQL row lock; SQLite has one writer).
 
-        Without it, two concurrent rotations under READ COMMITTED each retire the key they
-        saw and each insert an active key: the tenant ends up with two active keys."""
+        Every rotation (by hand, emergency, scheduled) takes it first. Without it, concurrent
+        rotations under READ COMMITTED each retire the key they saw and each insert an active
+        key, or deadlock on the key rows; the schema refuses a second active key anyway
+        (``uq_signing_keys_one_active``)."""
         conn.execute(
             select(tenants.c.shortcode).where(tenants.c.shortcode == tenant).with_for_update()
         )
+
+    @staticmethod
+    def _insert_active_key(conn: Connection, new: KeyRecord) -> None:
+        """Insert the new active key and record the change; the tenant's signing algorithm
+        becomes the key's in the same transaction (a separate tenant update could be lost to a
+        concurrent one, leaving the tenant on the old algorithm)."""
+        conn.execute(insert(signing_keys).values(**key_values(new)))
+        changed = conn.execute(
+            update(tenants)
+            .where(tenants.c.shortcode == new.tenant, tenants.c.signing_alg != new.alg)
+            .values(signing_alg=new.alg, updated_at=new.created_at, version=tenants.c.version + 1)
+        )
+        record_change(conn, new.tenant, "keys", new.kid)
+        if changed.rowcount:
+            record_change(conn, new.tenant, "tenant", new.tenant)
 
     def rotate_keys(self, tenant: str, new: KeyRecord, retire_until: int) -> None:
         with self._tx() as conn:
@@ -269,8 +289,7 @@ class SqlStore(CacheReadsMixin, SecurityStoreMixin, ChangeFeedMixin, TokenStateM
                 .where(signing_keys.c.tenant == tenant, signing_keys.c.status == "active")
                 .values(status="retired", verify_until=retire_until)
             )
-            conn.execute(insert(signing_keys).values(**key_values(new)))
-            record_change(conn, tenant, "keys", new.kid)
+            self._insert_active_key(conn, new)
 
     def list_encrypted_secrets(self) -> list[EncryptedSecrets]:
         with self.engine.connect() as conn:
@@ -325,8 +344,10 @@ class SqlStore(CacheReadsMixin, SecurityStoreMixin, ChangeFeedMixin, TokenStateM
     def rotate_keys_if_older(
         self, tenant: str, new: KeyRecord, older_than: int, retire_until: int
     ) -> bool:
-        """Scheduled rotation, safe with many nodes: one conditional update wins."""
+        """Scheduled rotation, safe with many nodes and beside the other rotations: under the
+        tenant lock, a conditional update wins."""
         with self._tx() as conn:
+            self._lock_tenant(conn, tenant)
             done = conn.execute(
                 update(signing_keys)
                 .where(
@@ -338,8 +359,7 @@ class SqlStore(CacheReadsMixin, SecurityStoreMixin, ChangeFeedMixin, TokenStateM
             )
             if done.rowcount == 0:
                 return False
-            conn.execute(insert(signing_keys).values(**key_values(new)))
-            record_change(conn, tenant, "keys", new.kid)
+            self._insert_active_key(conn, new)
             return True
 
     def emergency_rotate(self, tenant: str, new: KeyRecord, not_before: int) -> list[str]:
@@ -362,7 +382,7 @@ class SqlStore(CacheReadsMixin, SecurityStoreMixin, ChangeFeedMixin, TokenStateM
             conn.execute(
                 update(tenants)
                 .where(tenants.c.shortcode == tenant)
-                .values(not_before=not_before, version=tenants.c.version + 1)
+                .values(not_before=not_before, signing_alg=new.alg, version=tenants.c.version + 1)
             )
             record_change(conn, tenant, "tenant", tenant)
             return kids

@@ -58,6 +58,13 @@ _GET_REALMS = _realms_query().where(
 _GET_CLIENTS = select(clients).where(
     tuple_(clients.c.tenant, clients.c.client_id).in_(bindparam("keys", expanding=True))
 )
+_STAMP_COLUMNS = (clients.c.tenant, clients.c.client_id, clients.c.sub, clients.c.version)
+_GET_STAMP = select(*_STAMP_COLUMNS).where(
+    clients.c.tenant == bindparam("tenant"), clients.c.client_id == bindparam("client_id")
+)
+_GET_STAMPS = select(*_STAMP_COLUMNS).where(
+    tuple_(clients.c.tenant, clients.c.client_id).in_(bindparam("keys", expanding=True))
+)
 
 
 def _joined_key(tenant: str, row: Any) -> KeyRecord:
@@ -145,6 +152,33 @@ class CacheReadsMixin:
             key = wanted.get((row.tenant, row.client_id), (row.tenant, row.client_id))
             found[key] = client_from_row(row, key[0], key[1], shared_json=True)
         return found
+
+    def client_stamps(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[str, int]]:
+        """``(sub, version)`` of clients by (tenant, client id), unknown ones left out: whether
+        a cached record is still current, without reading or decoding the record."""
+        wanted = {k: k for k in keys}
+        with self._read() as conn:
+            if len(wanted) > 1 and conn.dialect.name == "postgresql":
+                rows = [
+                    row
+                    for part in _chunks(list(wanted))
+                    for row in conn.execute(_GET_STAMPS, {"keys": part})
+                ]
+            else:
+                rows = [
+                    row
+                    for t, c in wanted
+                    if (row := conn.execute(_GET_STAMP, {"tenant": t, "client_id": c}).first())
+                ]
+        return {
+            wanted.get((row.tenant, row.client_id), (row.tenant, row.client_id)): (
+                row.sub,
+                row.version,
+            )
+            for row in rows
+        }
 
 
 def _chunks(items: list[T]) -> Iterator[list[T]]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, case, delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from realmgate.server.storage.models import audit_events, auth_failures
 from realmgate.server.storage.records import AuditEvent
+from realmgate.server.storage.sliding import bucket_start, sliding_count
 
 
 class SecurityStoreMixin:
@@ -38,50 +41,76 @@ class SecurityStoreMixin:
         return [_audit(r) for r in rows]
 
     # throttle ---------------------------------------------------------------
-    def count_auth_failure(self, key: str, now: int, window: int) -> int:
-        """Count one more failure for ``key`` in the current window; return the count."""
-        with self.engine.begin() as conn:
-            done = conn.execute(
-                update(auth_failures)
-                .where(auth_failures.c.key == key, auth_failures.c.window_start > now - window)
-                .values(failures=auth_failures.c.failures + 1)
+    def count_auth_failure(self, key: str, now: float, window: int) -> int:
+        """Count one more failure for ``key``; return its failures in the sliding window
+        ending at ``now`` (:mod:`~realmgate.server.storage.sliding`). One atomic upsert."""
+        start = bucket_start(now, window)
+        c = auth_failures.c
+        same = c.window_start >= start  # >=: a node whose clock is behind keeps the bucket
+        stmt = (
+            _upsert(self.engine)
+            .values(
+                key=key,
+                failures=1,
+                previous=0,
+                window_start=start,
+                blocked_until=0.0,
+                marked_at=0.0,
             )
-            if done.rowcount == 0:
-                restarted = conn.execute(
-                    update(auth_failures)
-                    .where(auth_failures.c.key == key)
-                    .values(failures=1, window_start=now, blocked_until=0.0)
-                )
-                if restarted.rowcount == 0:
-                    conn.execute(
-                        insert(auth_failures).values(
-                            key=key, failures=1, window_start=now, blocked_until=0.0
-                        )
-                    )
-                return 1
-            count = conn.execute(
-                select(auth_failures.c.failures).where(auth_failures.c.key == key)
-            ).scalar_one()
-            return int(count)
-
-    def set_blocked_until(self, key: str, until: float) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(auth_failures)
-                .where(auth_failures.c.key == key, auth_failures.c.blocked_until < until)
-                .values(blocked_until=until)
+            .on_conflict_do_update(
+                index_elements=[c.key],
+                set_={
+                    "failures": case((same, c.failures + 1), else_=1),
+                    "previous": case(
+                        (same, c.previous), (c.window_start == start - window, c.failures), else_=0
+                    ),
+                    "window_start": case((same, c.window_start), else_=start),
+                },
             )
+            .returning(c.window_start, c.failures, c.previous)
+        )
+        with self.engine.begin() as conn:
+            row = conn.execute(stmt).one()
+        return sliding_count(row.window_start, row.failures, row.previous, now, window)
 
-    def blocked_until(self, keys: list[str]) -> dict[str, float]:
+    def raise_marks(self, marks: Mapping[str, float], now: float) -> None:
+        """Set each key's mark (a block, or a known good source) to end at its time, unless it
+        already ends later; a raised mark is stamped ``now`` for :meth:`marks_since`. One atomic
+        upsert per key: concurrent writers can never lower a mark."""
+        if not marks:
+            return
+        c = auth_failures.c
+        ins = _upsert(self.engine)
+        stmt = ins.on_conflict_do_update(
+            index_elements=[c.key],
+            set_={"blocked_until": ins.excluded.blocked_until, "marked_at": ins.excluded.marked_at},
+            where=c.blocked_until < ins.excluded.blocked_until,
+        )
+        rows = [
+            {
+                "key": key,
+                "failures": 0,
+                "previous": 0,
+                "window_start": 0,
+                "blocked_until": until,
+                "marked_at": now,
+            }
+            for key, until in sorted(marks.items())  # one order: no deadlock between writers
+        ]
+        with self.engine.begin() as conn:
+            conn.execute(stmt, rows)
+
+    def marks_since(self, since: float, now: float) -> dict[str, float]:
+        """The marks raised at or after ``since`` that have not ended at ``now``."""
+        c = auth_failures.c
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(auth_failures.c.key, auth_failures.c.blocked_until).where(
-                    auth_failures.c.key.in_(keys)
-                )
+                select(c.key, c.blocked_until).where(c.marked_at >= since, c.blocked_until > now)
             ).all()
         return {r.key: float(r.blocked_until) for r in rows}
 
     def prune_auth_failures(self, older_than: int) -> int:
+        """Delete the keys with no failure counted since ``older_than`` and no mark after it."""
         with self.engine.begin() as conn:
             done = conn.execute(
                 delete(auth_failures).where(
@@ -90,6 +119,13 @@ class SecurityStoreMixin:
                 )
             )
             return int(done.rowcount)
+
+
+def _upsert(engine: Engine) -> Any:
+    """``INSERT ... ON CONFLICT`` of ``auth_failures`` in the engine's dialect."""
+    if engine.dialect.name == "postgresql":
+        return postgresql.insert(auth_failures)
+    return sqlite.insert(auth_failures)
 
 
 def _audit(row: Any) -> AuditEvent:
