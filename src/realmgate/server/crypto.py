@@ -119,7 +119,11 @@ class SecretHasher:
         return hmac.digest(self._pepper, secret.encode("utf-8"), "sha256")
 
     def matches(self, secret: str, stored: bytes | None) -> bool:
-        return hmac.compare_digest(self.hash(secret), stored if stored else self._dummy)
+        return self.compare(self.hash(secret), stored)
+
+    def compare(self, digest: bytes, stored: bytes | None) -> bool:
+        """Constant-time comparison of a :meth:`hash` with ``stored`` (the dummy when None)."""
+        return hmac.compare_digest(digest, stored if stored else self._dummy)
 
     @property
     def dummy(self) -> bytes:

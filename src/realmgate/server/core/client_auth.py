@@ -101,11 +101,12 @@ def secret_matches(
     hasher: SecretHasher, client: ClientRecord | None, secret: str, now: int
 ) -> bool:
     """Constant-time check against the current and (in its grace period) the previous secret."""
-    current = hasher.matches(secret, client.secret_hash if client else None)
+    digest = hasher.hash(secret)  # one keyed hash, two comparisons, whatever the client
+    current = hasher.compare(digest, client.secret_hash if client else None)
     previous_hash = None
     if client and client.previous_secret_hash and (client.previous_secret_expires_at or 0) > now:
         previous_hash = client.previous_secret_hash
-    previous = hasher.matches(secret, previous_hash)
+    previous = hasher.compare(digest, previous_hash)
     return current or previous
 
 

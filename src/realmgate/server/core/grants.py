@@ -57,6 +57,9 @@ class RawTokenRequest:
         return f"RawTokenRequest(tenant={self.tenant!r}, body=<{len(self.body)} bytes>)"
 
 
+MAX_GRANTS = 4096
+
+
 class ClientCredentialsGrant:
     def __init__(
         self,
@@ -70,6 +73,10 @@ class ClientCredentialsGrant:
         settings = directory.settings
         self.rate_limiter = RateLimiter(settings.token_rate_limit, settings.token_rate_burst)
         self.memo = GrantMemo(settings.token_request_cache_size)
+        # Grants rendered once per realm snapshot, client snapshot, scope and audience, for the
+        # requests that are checked in full (the memo off, or a request seen for the first
+        # time): what a grant holds derives from those four only, never from the request.
+        self._grants: dict[tuple[str, str, str, str | tuple[str, ...]], Grant] = {}
 
     async def handle(self, request: TokenRequest) -> dict[str, Any]:
         """The token response (RFC 6749 §5.1) as a dict."""
@@ -121,7 +128,13 @@ class ClientCredentialsGrant:
         client = await self.authenticator.authenticate(realm, creds, now, source)
         scope = granted_scope(realm.tenant, client, form.get("scope"))
         aud = audience(client, self.directory.settings.audience, form.get_all("resource"))
-        return Grant.build(realm, client, scope=scope, audience=aud)
+        key = (realm.shortcode, client.client_id, scope, aud if isinstance(aud, str) else (*aud,))
+        grant = self._grants.get(key)
+        if grant is None or grant.realm is not realm or grant.client is not client:
+            grant = self._grants[key] = Grant.build(realm, client, scope=scope, audience=aud)
+            if len(self._grants) > MAX_GRANTS:
+                del self._grants[next(iter(self._grants))]
+        return grant
 
     def _check_throttle(self, grant: Grant, source: str | None) -> None:
         """The throttle of a remembered request (a fresh one checked it while authenticating)."""

@@ -203,11 +203,17 @@ _waiting: weakref.WeakKeyDictionary[Any, dict[BoundedHttpToolsProtocol, None]] =
 def _head_part(tail: bytes, data: bytes) -> int:
     """How many bytes of ``data`` belong to a request head whose bytes so far end in ``tail``
     (its last 3 bytes): up to the blank line that ends the head, else all of them."""
-    joined = tail + data
-    ends = [i + len(mark) for mark in (b"\r\n\r\n", b"\n\n") if (i := joined.find(mark)) >= 0]
-    if not ends:
-        return len(data)
-    return max(0, min(ends) - len(tail))
+    if tail:  # the blank line may start in the bytes before
+        joined = tail + data[:3]
+        for mark in (b"\r\n\r\n", b"\n\n"):
+            i = joined.find(mark)
+            if i >= 0:
+                return max(0, i + len(mark) - len(tail))
+    end = data.find(b"\r\n\r\n")
+    if end >= 0:
+        return end + 4
+    end = data.find(b"\n\n")
+    return end + 2 if end >= 0 else len(data)
 
 
 class _TooManyHeaders(Exception):
@@ -225,7 +231,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     _in_head = True  # the bytes that arrive now belong to a request head
     _head_bytes = 0
     _tail = b""  # the last bytes of the head so far, to find an end split over two reads
-    _header_count = 0
+    _read_since = 0.0
     _rejection: bytes | None = None
     _requests = 0  # requests whose head arrived on this connection
     _draining = False  # the server is shutting down: answer what arrives, then close
@@ -271,13 +277,20 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     # -- reading a request ---------------------------------------------------------------
     def _start_reading(self) -> None:
+        # One lazy timer per connection, like the keep-alive one: a request notes when it
+        # started; the timer, armed when none is, checks that time when it fires.
         self._reading = True
+        self._read_since = self.loop.time()
         if self._read_timer is None:
-            self._read_timer = self.loop.call_later(_limits.read_timeout, self._read_timed_out)
+            self._read_timer = self.loop.call_later(_limits.read_timeout, self._check_read)
 
-    def _read_timed_out(self) -> None:
+    def _check_read(self) -> None:
         self._read_timer = None
         if not self._reading or self.transport.is_closing():
+            return
+        left = self._read_since + _limits.read_timeout - self.loop.time()
+        if left > 0:
+            self._read_timer = self.loop.call_later(left, self._check_read)
             return
         cycle = self.cycle
         if cycle is None and not self._head_bytes:  # not one byte since the connection
@@ -299,13 +312,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._tail = data[-3:]
         super().data_received(data)
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_count += 1
-        if self._header_count > _limits.max_headers:
-            self._rejection = HEAD_TOO_LARGE
-            raise _TooManyHeaders  # stops the parser; uvicorn then calls send_400_response
-        super().on_header(name, value)
-
     def send_400_response(self, msg: str) -> None:
         if self._rejection is not None:
             self._reject(self._rejection)
@@ -313,6 +319,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             super().send_400_response(msg)
 
     def on_headers_complete(self) -> None:
+        if len(self.headers) > _limits.max_headers:  # the head is within max_head_bytes
+            self._rejection = HEAD_TOO_LARGE
+            raise _TooManyHeaders  # stops the parser; uvicorn then calls send_400_response
         self._in_head = False
         self._requests += 1
         super().on_headers_complete()
@@ -344,12 +353,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._reading = False
         self._in_head = True
-        self._head_bytes = self._header_count = 0
+        self._head_bytes = 0
         self._tail = b""
         self._waiting.pop(self, None)
-        if self._read_timer is not None:
-            self._read_timer.cancel()
-            self._read_timer = None
         super().on_message_complete()
 
     # -- keep-alive ----------------------------------------------------------------------
