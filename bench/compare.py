@@ -83,7 +83,8 @@ def memo_table(results: Results) -> list[str]:
         "realmgate with the remembered-request cache (`token_request_cache_size`, on by default) "
         "and without it (`REALMGATE_TOKEN_REQUEST_CACHE_SIZE=0`: every request is parsed, its "
         "secret checked and the scope policy applied), each against node-oidc-provider in the "
-        "same repetition. Issue 14's targets hold with the cache off: "
+        "same repetition. Issue 14's targets with the cache off (the met column says whether "
+        "they hold): "
         + ", ".join(f"{alg.upper()} >= {bar:g}" for alg, bar in MEMO_OFF_TARGETS.items())
         + ".",
         "",
