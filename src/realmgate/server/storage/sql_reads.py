@@ -130,23 +130,29 @@ class CacheReadsMixin:
                 entry[1].append(_joined_key(shortcode, row))
         return found
 
+    def _rows_by_key(
+        self, wanted: dict[tuple[str, str], tuple[str, str]], many: Any, one: Any
+    ) -> list[Any]:
+        """The rows of ``wanted`` (tenant, client id) keys: PostgreSQL reads them in chunks
+        with ``many``, one statement each; SQLite (or a single key) one by one with ``one``."""
+        with self._read() as conn:
+            if len(wanted) > 1 and conn.dialect.name == "postgresql":
+                return [
+                    row
+                    for part in _chunks(list(wanted))
+                    for row in conn.execute(many, {"keys": part})
+                ]
+            return [
+                row
+                for t, c in wanted
+                if (row := conn.execute(one, {"tenant": t, "client_id": c}).first())
+            ]
+
     def get_clients(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], ClientRecord]:
         """Clients by (tenant, client id); unknown ones are left out. The records keep the
         caller's strings."""
         wanted = {k: k for k in keys}
-        with self._read() as conn:
-            if len(wanted) > 1 and conn.dialect.name == "postgresql":
-                rows = [
-                    row
-                    for part in _chunks(list(wanted))
-                    for row in conn.execute(_GET_CLIENTS, {"keys": part})
-                ]
-            else:
-                rows = [
-                    row
-                    for t, c in wanted
-                    if (row := conn.execute(_GET_CLIENT, {"tenant": t, "client_id": c}).first())
-                ]
+        rows = self._rows_by_key(wanted, _GET_CLIENTS, _GET_CLIENT)
         found: dict[tuple[str, str], ClientRecord] = {}
         for row in rows:
             key = wanted.get((row.tenant, row.client_id), (row.tenant, row.client_id))
@@ -159,19 +165,7 @@ class CacheReadsMixin:
         """``(sub, version)`` of clients by (tenant, client id), unknown ones left out: whether
         a cached record is still current, without reading or decoding the record."""
         wanted = {k: k for k in keys}
-        with self._read() as conn:
-            if len(wanted) > 1 and conn.dialect.name == "postgresql":
-                rows = [
-                    row
-                    for part in _chunks(list(wanted))
-                    for row in conn.execute(_GET_STAMPS, {"keys": part})
-                ]
-            else:
-                rows = [
-                    row
-                    for t, c in wanted
-                    if (row := conn.execute(_GET_STAMP, {"tenant": t, "client_id": c}).first())
-                ]
+        rows = self._rows_by_key(wanted, _GET_STAMPS, _GET_STAMP)
         return {
             wanted.get((row.tenant, row.client_id), (row.tenant, row.client_id)): (
                 row.sub,
