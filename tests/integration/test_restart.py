@@ -56,7 +56,7 @@ def test_tenants_clients_keys_and_tokens_survive_a_restart(fresh_server: Server)
     assert admin.client_secret not in after_restart
 
     tenants_after = cli_json(srv, "tenant", "list")
-    assert {t["shortcode"] for t in tenants_after} == {"demo", shortcode}
+    assert {t["shortcode"] for t in tenants_after} == {"demo", "master", shortcode}
     assert tenants_after == tenants_before
     assert cli_json(srv, "client", "list", shortcode) == clients_before
     assert cli_json(srv, "keys", "list", shortcode) == keys_before

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from realmgate.server import settings as settings_module
+from realmgate.server import settings_base
 from realmgate.server.crypto import new_master_key
 from realmgate.server.settings import Settings
 from tests.servers import Server, postgres_database
@@ -81,7 +81,7 @@ def test_the_workers_get_the_settings_without_the_environment(tmp_path: Path) ->
 
 def test_a_process_not_forked_from_serve_does_not_guess(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REALMGATE_SETTINGS_HANDED_OVER", "1")
-    monkeypatch.setattr(settings_module, "_handed_over", {})
+    monkeypatch.setattr(settings_base, "_handed_over", {})
     with pytest.raises(RuntimeError, match="not forked from `realmgate serve`"):
         Settings.load()
 

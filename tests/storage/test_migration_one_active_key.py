@@ -73,17 +73,15 @@ def test_upgrade_keeps_one_active_key_per_tenant(engine: Engine) -> None:
         [("d-tie", "active", 3000), ("c-tie", "active", 3000), ("e", "active", 100)],
     )
     _seed(engine, "fine", 3600, [("f-new", "active", 2000), ("g-old", "retired", 1000)])
-    store = SqlStore(engine)
-    signing_before = {
-        t: keys[0].kid
-        for t, (_tenant, keys) in store.get_tenants_and_keys(["twice", "thrice", "fine"]).items()
-    }
-    assert signing_before == {"twice": "b-new", "thrice": "c-tie", "fine": "f-new"}
+    # The keys the realms signed with before (newest first, ties by kid). This code's store
+    # cannot read the old schema (later revisions added columns), so they are written down.
+    signing_before = {"twice": "b-new", "thrice": "c-tie", "fine": "f-new"}
 
     started = int(time.time())
     migrate.upgrade(engine)
     finished = int(time.time())
     assert migrate.current_revision(engine) == migrate.head_revision()
+    store = SqlStore(engine)
 
     def keys(t: str) -> dict[str, tuple[str, int | None]]:
         return {k.kid: (k.status, k.verify_until) for k in store.list_keys(t)}

@@ -66,8 +66,17 @@ def test_upgrade_from_0001_keeps_data(database_url: str) -> None:
 
 
 def test_every_revision_is_known_and_linear() -> None:
-    assert migrate.known_revisions() == {"0001", "0002", "0003", "0004", "0005", "0007", "0010"}
-    assert migrate.head_revision() == "0010"
+    assert migrate.known_revisions() == {
+        "0001",
+        "0002",
+        "0003",
+        "0004",
+        "0005",
+        "0007",
+        "0010",
+        "0011",
+    }
+    assert migrate.head_revision() == "0011"
 
 
 def test_node_refuses_an_old_schema_without_migrate_on_start(
@@ -95,3 +104,43 @@ def test_node_refuses_a_newer_schema(database_url: str, tmp_path: Path) -> None:
         open_runtime(settings)
     with pytest.raises(SchemaError, match="newer than this realmgate"):
         open_runtime(settings.model_copy(update={"migrate_on_start": True}))
+
+
+def test_upgrade_to_0011_gives_ids_and_realm_roles(database_url: str) -> None:
+    """Existing realms and clients get Keycloak ids, stay enabled, and the roles their clients
+    hold become realm roles; the signing keys survive (no copy of ``tenants`` on SQLite)."""
+    engine = make_engine(database_url)
+    migrate.upgrade(engine, "0010")
+    _seed_0001(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO clients (tenant, client_id, sub, enabled, roles, secret_hash, "
+                "created_at, updated_at) VALUES ('old', 'two', 's2', :t, :r, :h, 1, 1)"
+            ),
+            {"t": True, "r": '["r", "w"]', "h": b"\x02" * 32},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO signing_keys (tenant, kid, alg, private_key_enc, public_jwk, status, "
+                "created_at) VALUES ('old', 'k1', 'RS256', :p, '{}', 'active', 1)"
+            ),
+            {"p": b"ciphertext"},
+        )
+    migrate.upgrade(engine)
+    store = SqlStore(engine)
+    old = store.get_tenant("old")
+    assert old is not None
+    assert old.enabled
+    assert len(old.realm_id) == 36
+    clients = store.list_clients("old")
+    ids = {c.internal_id for c in clients}
+    assert len(ids) == 2
+    assert all(len(i) == 36 for i in ids)
+    assert all(c.reveal_enc is None and c.admin_roles == () for c in clients)
+    assert [r.name for r in store.list_roles("old")] == ["r", "w"]
+    assert [k.kid for k in store.list_keys("old")] == ["k1"]
+    found = store.find_client("old", internal_id=clients[0].internal_id)
+    assert found is not None
+    assert found.client_id == clients[0].client_id
+    store.close()

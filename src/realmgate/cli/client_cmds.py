@@ -1,4 +1,5 @@
-"""``realmgate client``: a tenant's clients, their options, secrets and tokens."""
+"""``realmgate client``: a tenant's clients, their options, secrets and tokens, on the
+database or on a server over HTTPS (``--server``; see :mod:`realmgate.cli.backend`)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
-from realmgate.cli.admin_cmds import ClientId, Tenant, _client, _show_credentials, _ts
-from realmgate.cli.context import DatabaseUrl, DataDir, JsonFlag, admin
-from realmgate.cli.output import console, emit_json, fail, table
+from realmgate.cli.backend import Target, open_backend, targeted
+from realmgate.cli.context import ClientId, JsonFlag, Tenant
+from realmgate.cli.output import console, emit_json, fail, show_credentials, table
 from realmgate.server.core.admin_clients import DEFAULT_SECRET_GRACE
 
 client_app = typer.Typer(help="Clients of a tenant and their secrets.", no_args_is_help=True)
@@ -37,6 +38,7 @@ JwksUri = Annotated[
 
 
 @client_app.command("create")
+@targeted
 def client_create(
     tenant: Tenant,
     client_id: ClientId,
@@ -50,133 +52,145 @@ def client_create(
     ] = "client_secret",
     jwks_file: JwksFile = None,
     jwks_uri: JwksUri = None,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
     as_json: JsonFlag = False,
+    *,
+    target: Target,
 ) -> None:
     """Create a client; prints its secret once."""
-    with admin(data_dir, database_url) as a:
-        creds = a.create_client(
+    jwks = _read_jwks(jwks_file)
+    with open_backend(target) as b:
+        creds = b.create_client(
             tenant,
             client_id,
             roles=tuple(role or ()),
-            auth_method=auth_method,  # type: ignore[arg-type]  # checked by the service
-            jwks=_read_jwks(jwks_file),
+            auth_method=auth_method,
+            jwks=jwks,
             jwks_uri=jwks_uri,
         )
-    _show_credentials(creds, as_json, f"Created client {client_id!r} in tenant {tenant!r}.")
+    show_credentials(creds, as_json, f"Created client {client_id!r} in tenant {tenant!r}.")
 
 
 @client_app.command("list")
-def client_list(
-    tenant: Tenant,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
-    as_json: JsonFlag = False,
-) -> None:
+@targeted
+def client_list(tenant: Tenant, as_json: JsonFlag = False, *, target: Target) -> None:
     """List a tenant's clients."""
-    with admin(data_dir, database_url) as a:
-        clients = a.list_clients(tenant)
+    with open_backend(target) as b:
+        clients = b.list_clients(tenant)
     if as_json:
-        emit_json([_client(c) for c in clients])
+        emit_json(clients)
         return
     rows = [
-        (c.client_id, "yes" if c.enabled else "no", " ".join(c.roles), _ts(c.created_at))
+        (c["clientId"], "yes" if c["enabled"] else "no", " ".join(c["roles"]), c["createdAt"])
         for c in clients
     ]
     table(f"Clients of {tenant}", ["clientId", "enabled", "roles", "created"], rows)
 
 
-@client_app.command("show")
-def client_show(
-    tenant: Tenant,
-    client_id: ClientId,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Show a client (never its secret)."""
-    with admin(data_dir, database_url) as a:
-        data = _client(a.get_client(tenant, client_id))
+def _show(data: dict[str, Any], as_json: bool) -> None:
     if as_json:
         emit_json(data)
         return
-    table(f"Client {client_id}", ["field", "value"], list(data.items()))
+    table(f"Client {data['clientId']}", ["field", "value"], list(data.items()))
 
 
-def _set_enabled(tenant: str, client_id: str, enabled: bool, data_dir: Any, url: Any) -> None:
-    with admin(data_dir, url) as a:
-        a.set_client_enabled(tenant, client_id, enabled)
+@client_app.command("show")
+@targeted
+def client_show(
+    tenant: Tenant, client_id: ClientId, as_json: JsonFlag = False, *, target: Target
+) -> None:
+    """Show a client (never its secret)."""
+    with open_backend(target) as b:
+        _show(b.show_client(tenant, client_id), as_json)
+
+
+def _set_enabled(tenant: str, client_id: str, enabled: bool, target: Target, as_json: bool) -> None:
+    with open_backend(target) as b:
+        data = b.set_client_enabled(tenant, client_id, enabled)
+    if as_json:
+        emit_json(data)
+        return
     console.print(f"Client {client_id!r} {'enabled' if enabled else 'disabled'}.")
 
 
 @client_app.command("disable")
+@targeted
 def client_disable(
-    tenant: Tenant, client_id: ClientId, data_dir: DataDir = None, database_url: DatabaseUrl = None
+    tenant: Tenant, client_id: ClientId, as_json: JsonFlag = False, *, target: Target
 ) -> None:
     """Disable a client: it gets no more tokens."""
-    _set_enabled(tenant, client_id, False, data_dir, database_url)
+    _set_enabled(tenant, client_id, False, target, as_json)
 
 
 @client_app.command("enable")
+@targeted
 def client_enable(
-    tenant: Tenant, client_id: ClientId, data_dir: DataDir = None, database_url: DatabaseUrl = None
+    tenant: Tenant, client_id: ClientId, as_json: JsonFlag = False, *, target: Target
 ) -> None:
     """Enable a disabled client."""
-    _set_enabled(tenant, client_id, True, data_dir, database_url)
+    _set_enabled(tenant, client_id, True, target, as_json)
 
 
 @client_app.command("delete")
+@targeted
 def client_delete(
     tenant: Tenant,
     client_id: ClientId,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
+    *,
+    target: Target,
 ) -> None:
     """Delete a client."""
     if not yes:
         typer.confirm(f"Delete client {client_id!r} of tenant {tenant!r}?", abort=True)
-    with admin(data_dir, database_url) as a:
-        a.delete_client(tenant, client_id)
+    with open_backend(target) as b:
+        b.delete_client(tenant, client_id)
     console.print(f"Deleted client {client_id!r}.")
 
 
 @client_app.command("rotate-secret")
+@targeted
 def client_rotate_secret(
     tenant: Tenant,
     client_id: ClientId,
     grace: Annotated[
         int, typer.Option(help="Seconds the previous secret stays valid (0: ends now).", min=0)
     ] = DEFAULT_SECRET_GRACE,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
     as_json: JsonFlag = False,
+    *,
+    target: Target,
 ) -> None:
     """Issue a new secret; prints it once."""
-    with admin(data_dir, database_url) as a:
-        creds = a.rotate_secret(tenant, client_id, grace=grace)
-    _show_credentials(creds, as_json, f"Rotated the secret of {client_id!r}.")
+    with open_backend(target) as b:
+        creds = b.rotate_secret(tenant, client_id, grace)
+    show_credentials(creds, as_json, f"Rotated the secret of {client_id!r}.")
 
 
 @client_app.command("end-previous-secret")
+@targeted
 def client_end_previous_secret(
-    tenant: Tenant, client_id: ClientId, data_dir: DataDir = None, database_url: DatabaseUrl = None
+    tenant: Tenant, client_id: ClientId, as_json: JsonFlag = False, *, target: Target
 ) -> None:
     """End the grace period of the previous secret now."""
-    with admin(data_dir, database_url) as a:
-        a.end_previous_secret(tenant, client_id)
+    with open_backend(target) as b:
+        data = b.end_previous_secret(tenant, client_id)
+    if as_json:
+        emit_json(data)
+        return
     console.print(f"The previous secret of {client_id!r} no longer works.")
 
 
 @client_app.command("revoke-tokens")
+@targeted
 def client_revoke_tokens(
-    tenant: Tenant, client_id: ClientId, data_dir: DataDir = None, database_url: DatabaseUrl = None
+    tenant: Tenant, client_id: ClientId, as_json: JsonFlag = False, *, target: Target
 ) -> None:
     """Not-before policy: every token the client got before now stops working."""
-    with admin(data_dir, database_url) as a:
-        at = a.revoke_client_tokens(tenant, client_id)
-    console.print(f"Tokens of {client_id!r} issued before {_ts(at)} are revoked.")
+    with open_backend(target) as b:
+        data = b.revoke_client_tokens(tenant, client_id)
+    if as_json:
+        emit_json(data)
+        return
+    console.print(f"Tokens of {client_id!r} issued before {data['notBefore']} are revoked.")
 
 
 def _parse_claims(items: list[str] | None) -> dict[str, Any] | None:
@@ -195,6 +209,7 @@ def _parse_claims(items: list[str] | None) -> dict[str, Any] | None:
 
 
 @client_app.command("set")
+@targeted
 def client_set(
     tenant: Tenant,
     client_id: ClientId,
@@ -223,13 +238,15 @@ def client_set(
     ] = None,
     jwks_file: JwksFile = None,
     jwks_uri: JwksUri = None,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
     as_json: JsonFlag = False,
+    *,
+    target: Target,
 ) -> None:
     """Change a client's options (what is not given stays as it is)."""
-    with admin(data_dir, database_url) as a:
-        client = a.configure_client(
+    claims = _parse_claims(claim)
+    jwks = _read_jwks(jwks_file)
+    with open_backend(target) as b:
+        data = b.configure_client(
             tenant,
             client_id,
             access_token_lifespan=lifespan or None,
@@ -238,13 +255,9 @@ def client_set(
             default_scopes=tuple(default_scope) if default_scope is not None else None,
             optional_scopes=tuple(optional_scope) if optional_scope is not None else None,
             audiences=tuple(audience) if audience is not None else None,
-            claims=_parse_claims(claim),
-            token_profile=profile,  # type: ignore[arg-type]  # checked by the service
-            jwks=_read_jwks(jwks_file),
+            claims=claims,
+            token_profile=profile,
+            jwks=jwks,
             jwks_uri=jwks_uri,
         )
-    data = _client(client)
-    if as_json:
-        emit_json(data)
-        return
-    table(f"Client {client_id}", ["field", "value"], list(data.items()))
+    _show(data, as_json)

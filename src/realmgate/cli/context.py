@@ -32,6 +32,8 @@ DatabaseUrl = Annotated[
     ),
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+Tenant = Annotated[str, typer.Argument(help="Tenant shortcode.")]
+ClientId = Annotated[str, typer.Argument(help="Client id.")]
 
 
 def make_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
@@ -59,7 +61,8 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
         rt.close()
 
 
-def _user() -> str:
+def user() -> str:
+    """The operating system user, for the audit trail's actor."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):
@@ -70,6 +73,6 @@ def _user() -> str:
 def admin(data_dir: Path | None, database_url: str | None) -> Iterator[Admin]:
     with runtime(make_settings(data_dir=data_dir, database_url=database_url)) as rt:
         try:
-            yield Admin(rt.store, rt.vault, rt.settings, actor=f"cli:{_user()}")
+            yield Admin(rt.store, rt.vault, rt.settings, actor=f"cli:{user()}")
         except AdminError as exc:
             fail(str(exc))

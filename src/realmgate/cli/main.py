@@ -8,9 +8,11 @@ from typing import Annotated
 import typer
 
 from realmgate import __version__
-from realmgate.cli.admin_cmds import audit_app, keys_app, tenant_app
+from realmgate.cli.admin_cmds import tenant_app
 from realmgate.cli.client_cmds import client_app
 from realmgate.cli.context import DatabaseUrl, DataDir, make_settings, runtime
+from realmgate.cli.keys_cmds import audit_app, keys_app
+from realmgate.cli.master_cmds import admin_app
 from realmgate.cli.output import console
 from realmgate.cli.sdk_cmds import api_app, token
 from realmgate.cli.serve import serve
@@ -31,6 +33,7 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(client_app, name="client")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+app.add_typer(admin_app, name="admin")
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.command("token")(token)

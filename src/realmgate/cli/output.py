@@ -31,3 +31,15 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
     for row in rows:
         t.add_row(*("" if v is None else str(v) for v in row))
     console.print(t)
+
+
+def show_credentials(data: dict[str, Any], as_json: bool, what: str) -> None:
+    """Credentials handed out once (``tenantShortcode``, ``clientId``, ``clientSecret``)."""
+    if as_json:
+        emit_json(data)
+        return
+    console.print(f"[green]{what}[/]")
+    for k, v in data.items():
+        console.print(f"  {k + ':':17} {v}", highlight=False)
+    if data.get("clientSecret"):
+        console.print("[yellow]The client secret is shown only this once: store it now.[/]")

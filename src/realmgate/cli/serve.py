@@ -1,4 +1,5 @@
-"""``realmgate serve``: run the server; on an empty database, onboard the tenant ``demo``."""
+"""``realmgate serve``: run the server; on an empty database, onboard the tenant ``demo`` and
+the administrative realm ``master`` with its admin client."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from rich.markup import escape
 
 from realmgate.cli.context import DatabaseUrl, DataDir, make_settings, runtime
 from realmgate.cli.output import console, fail
-from realmgate.server.core.admin import Admin, IssuedCredentials
+from realmgate.server.core.admin import MASTER, Admin, IssuedCredentials
 from realmgate.server.settings import Settings
 
 DEMO_TENANT = "demo"
@@ -27,10 +28,15 @@ def stdout_is_terminal() -> bool:
         return False
 
 
-def print_demo_credentials(creds: IssuedCredentials, settings: Settings) -> None:
+def print_demo_credentials(
+    creds: IssuedCredentials,
+    settings: Settings,
+    what: str = "the tenant 'demo'",
+) -> None:
     """Printed once, on the first start, and the secret only to a terminal (or where
-    ``bootstrap_demo_secret`` asks for it): never into a service's log."""
-    console.print("[bold green]First start: created the tenant 'demo'.[/]")
+    ``bootstrap_demo_secret`` asks for it): never into a service's log. Also the admin
+    client's, ``what`` saying which."""
+    console.print(f"[bold green]First start: created {escape(what)}.[/]")
     console.print(f"  tenantShortcode: {creds.tenant}", highlight=False)
     console.print(f"  clientId:        {creds.client_id}", highlight=False)
     if settings.bootstrap_demo_secret != "stdout" and not stdout_is_terminal():
@@ -57,6 +63,19 @@ def print_demo_credentials(creds: IssuedCredentials, settings: Settings) -> None
     console.print("Get a token:", highlight=False)
     console.print(f"  {escape(curl)}", highlight=False, soft_wrap=True)
     console.print("[yellow]The client secret is shown only this once: store it now.[/]")
+
+
+def bootstrap(admin: Admin, settings: Settings) -> None:
+    """The first start of an empty database: the tenant ``demo`` (``bootstrap_demo``) and the
+    realm ``master`` with its admin client (``bootstrap_admin``), their credentials printed
+    once (the demo's first)."""
+    if settings.bootstrap_demo:
+        creds = admin.create_tenant(DEMO_TENANT, name="Demo")
+        print_demo_credentials(creds, settings)
+    if settings.bootstrap_admin:
+        creds = admin.create_admin_client()
+        what = f"the realm '{MASTER}' and its admin client"
+        print_demo_credentials(creds, settings, what)
 
 
 def serve(
@@ -132,9 +151,8 @@ def serve(
     # Unbatched when this process will fork workers: batching runs a thread (see below).
     configure_logging(settings.log_level, settings.log_format, batched=settings.workers == 1)
     with runtime(settings) as rt:
-        if settings.bootstrap_demo and rt.store.count_tenants() == 0:
-            creds = Admin(rt.store, rt.vault, settings).create_tenant(DEMO_TENANT, name="Demo")
-            print_demo_credentials(creds, settings)
+        if rt.store.count_tenants() == 0:
+            bootstrap(Admin(rt.store, rt.vault, settings), settings)
         scheme = "https" if settings.tls_cert else "http"
         console.print(
             escape(

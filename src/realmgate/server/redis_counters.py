@@ -10,7 +10,8 @@ Every operation is one Lua script or one command, so it is atomic against every 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 
 import redis
 
@@ -93,6 +94,25 @@ class RedisCounters:
     def marks_since(self, since: float, now: float) -> dict[str, float]:
         flat = self._since(keys=self._marks, args=[repr(since), repr(now)])
         return {key.decode(): float(ends) for key, ends in zip(flat[::2], flat[1::2], strict=True)}
+
+    def marks_with_prefix(self, prefix: str, now: float, limit: int) -> dict[str, float]:
+        found: dict[str, float] = {}
+        match = re.sub(r"([\\*?\[\]])", r"\\\1", prefix) + "*"  # glob-escaped
+        for member, ends in self._redis.zscan_iter(self._marks[0], match=match, count=500):
+            if float(ends) > now:
+                found[member.decode()] = float(ends)
+                if len(found) >= limit:
+                    break
+        return dict(sorted(found.items()))
+
+    def clear_marks(self, keys: Sequence[str]) -> None:
+        if not keys:
+            return
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.zrem(self._marks[0], *keys)
+        pipe.zrem(self._marks[1], *keys)
+        pipe.delete(*(f"{self._prefix}fail:{key}" for key in keys))
+        pipe.execute()
 
     def close(self) -> None:
         self._redis.close()

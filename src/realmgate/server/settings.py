@@ -2,27 +2,23 @@
 
 Options come from command-line flags (``realmgate serve --port ...``), environment variables
 (``REALMGATE_<NAME>``) or a ``.env``-style file named by ``REALMGATE_CONFIG_FILE``.
-``docs/configuration.md`` lists them; keep the two in step.
+``docs/configuration.md`` lists them; keep the two in step. Loading, the hand-over to forked
+workers and the values derived from the options are in ``settings_base.py``.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from realmgate.jose import SUPPORTED_ALGORITHMS
-
-_HANDED_OVER = "REALMGATE_SETTINGS_HANDED_OVER"
-_handed_over: dict[str, Settings] = {}  # "settings": see Settings.hand_over
+from realmgate.server.settings_base import SettingsBase
 
 
-class Settings(BaseSettings):
+class Settings(SettingsBase):
     model_config = SettingsConfigDict(
         env_prefix="REALMGATE_",
         extra="ignore",
@@ -199,6 +195,13 @@ class Settings(BaseSettings):
         description="On an empty database, create the tenant 'demo' and print its credentials "
         "(the shipped systemd unit turns it off).",
     )
+    bootstrap_admin: bool = Field(
+        True,
+        description="On an empty database, create the administrative realm 'master' with the "
+        "admin client 'realmgate-admin' (realm role 'admin': every realm, through the admin "
+        "API) and print its credentials as the demo ones are printed. `realmgate admin "
+        "create-client` makes one on an existing database.",
+    )
     bootstrap_demo_secret: Literal["terminal", "stdout"] = Field(
         "terminal",
         description="Where the first start shows the demo client's secret: 'terminal' only when "
@@ -208,6 +211,29 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(
         65536, ge=1024, description="Largest request body accepted; larger ones get 413."
+    )
+    admin_max_body_bytes: int = Field(
+        1_048_576,
+        ge=1024,
+        description="Largest request body the admin API accepts; larger ones get 413.",
+    )
+    admin_rate_limit: float = Field(
+        100.0,
+        ge=0,
+        description="Admin API requests per second of one admin client on one node "
+        "(0: unlimited); beyond it 429 with Retry-After.",
+    )
+    admin_rate_burst: int = Field(
+        200, ge=1, description="Admin API requests one admin client may make at once."
+    )
+    admin_secret_reveal_window: int = Field(
+        300,
+        ge=0,
+        le=86_400,
+        description="Seconds during which a client secret made by the admin API (a new client, "
+        "a regenerated secret) can be read once with GET .../client-secret, as Keycloak's "
+        "scripts do; it is kept encrypted under the master key until its first read or the "
+        "end of the window, then only its hash remains (0: never readable).",
     )
     http_read_timeout: float = Field(
         10.0,
@@ -294,100 +320,3 @@ class Settings(BaseSettings):
         False,
         description="Log every request: method, path without query string, status, duration.",
     )
-
-    @classmethod
-    def load(cls, config_file: Path | None = None, **overrides: Any) -> Settings:
-        """Flags (``overrides``) over environment variables over the config file
-        (``config_file``, else ``REALMGATE_CONFIG_FILE``; dotenv syntax)."""
-        if config_file is None and not overrides and os.environ.get(_HANDED_OVER) == "1":
-            if "settings" not in _handed_over:
-                raise RuntimeError(
-                    "this process was not forked from `realmgate serve`, which handed its "
-                    "settings over to the processes it forks only"
-                )
-            return _handed_over["settings"]
-        path = config_file or os.environ.get("REALMGATE_CONFIG_FILE")
-        if path is not None and not Path(path).is_file():
-            raise ValueError(f"the config file {path} does not exist")
-        return cls(_env_file=path, **overrides)
-
-    def hand_over(self) -> None:
-        """Make these the settings that every process forked from this one gets from
-        :meth:`load` (called without arguments), as ``serve`` does for its workers: the master
-        key and the database URL (with its password) stay out of the environment, where
-        every process the workers start would inherit them."""
-        _handed_over["settings"] = self
-        os.environ.pop("REALMGATE_CONFIG_FILE", None)
-        os.environ[_HANDED_OVER] = "1"  # a process not forked from here must not guess
-
-    def to_env(self) -> dict[str, str]:
-        """These settings as ``REALMGATE_*`` variables, for worker processes that are not
-        forked (where :meth:`hand_over` cannot reach them)."""
-        env = {}
-        for name, value in self.model_dump().items():
-            if value is None:
-                continue
-            if isinstance(value, SecretStr):
-                text = value.get_secret_value()
-            elif isinstance(value, bool):
-                text = str(value).lower()
-            else:
-                text = str(value)
-            env[f"REALMGATE_{name.upper()}"] = text
-        return env
-
-    def __repr__(self) -> str:  # the database URL may hold a password
-        return f"Settings(data_dir={str(self.data_dir)!r}, port={self.port})"
-
-    @property
-    def database(self) -> str:
-        if self.database_url:
-            return self.database_url
-        return f"sqlite:///{(self.data_dir / 'realmgate.db').resolve()}"
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database.startswith("sqlite")
-
-    @property
-    def key_file(self) -> Path:
-        return self.master_key_file or self.data_dir / "master.key"
-
-    @property
-    def sso_base(self) -> str:
-        scheme = "https" if self.tls_cert else "http"
-        base = self.issuer_base_url or f"{scheme}://{self.host}:{self.port}"
-        return base.rstrip("/")
-
-    @property
-    def api_base(self) -> str:
-        return (self.api_base_url or self.sso_base).rstrip("/")
-
-    @property
-    def audience(self) -> str:
-        return self.api_audience or self.api_base
-
-    def pinned_cpus(self) -> list[int]:
-        """The CPUs to pin workers to, in order; empty: no pinning."""
-        try:
-            cpus = sorted(os.sched_getaffinity(0))
-        except (AttributeError, OSError):  # not Linux
-            return []
-        if self.workers < 2 or self.worker_cpu_affinity == "off":
-            return []
-        if self.worker_cpu_affinity == "auto" and self.workers != len(cpus):
-            return []
-        return cpus
-
-    def per_worker_sockets(self) -> bool:
-        """Whether each worker gets its own socket (Linux's SO_REUSEPORT balances them; the
-        BSDs' and macOS's option of that name does not)."""
-        return (
-            self.reuse_port
-            and self.workers > 1
-            and sys.platform.startswith("linux")
-            and hasattr(socket, "SO_REUSEPORT")
-        )
-
-    def issuer(self, tenant: str) -> str:
-        return f"{self.sso_base}/realms/{tenant}"

@@ -41,6 +41,15 @@ class Vault:
         aad = f"client-secret:{client.tenant}:{client.client_id}".encode()
         return self.aead.decrypt(blob, aad)
 
+    def encrypt_revealable(self, tenant: str, client_id: str, secret: str, until: int) -> bytes:
+        """A new secret readable once through the admin API until ``until`` (bound to it)."""
+        aad = f"client-reveal:{tenant}:{client_id}:{until}".encode()
+        return self.aead.encrypt(secret.encode(), aad)
+
+    def decrypt_revealable(self, client: ClientRecord, blob: bytes, until: int) -> str:
+        aad = f"client-reveal:{client.tenant}:{client.client_id}:{until}".encode()
+        return self.aead.decrypt(blob, aad).decode()
+
 
 def load_master_key(settings: Settings, *, initialized: bool) -> bytes:
     if settings.master_key is not None:

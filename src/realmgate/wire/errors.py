@@ -15,6 +15,7 @@ Exception tree::
      ├── InvalidScope              400 invalid_scope
      ├── InvalidTarget             400 invalid_target (RFC 8707)
      ├── RealmNotFound             404 realm_not_found
+     ├── RealmDisabled             403 access_denied (Keycloak's answer for a disabled realm)
      ├── TooManyRequests           429 slow_down (+ Retry-After)
      └── ServerError               500/503 server_error / temporarily_unavailable
 """
@@ -85,6 +86,12 @@ class RealmNotFound(OAuthError):
     error = "realm_not_found"
     status_code = 404
     default_description = "Realm does not exist"
+
+
+class RealmDisabled(OAuthError):
+    error = "access_denied"
+    status_code = 403
+    default_description = "Realm not enabled"
 
 
 class TooManyRequests(OAuthError):

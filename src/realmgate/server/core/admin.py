@@ -9,13 +9,19 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from realmgate.jose import SUPPORTED_ALGORITHMS, generate_key
 from realmgate.server.core.admin_clients import (
     AdminError,
-    ClientAdmin,
     Conflict,
     IssuedCredentials,
     NotFound,
+)
+from realmgate.server.core.admin_realms import (
+    ADMIN_CLIENT_ID,
+    ADMIN_ROLE_NAMES,
+    DEFAULT_SETTINGS,
+    MASTER,
+    MASTER_ROLES,
+    RealmAdmin,
 )
 from realmgate.server.core.client_config import (
     ConfigError,
@@ -29,22 +35,18 @@ from realmgate.server.storage.records import (
     TenantRecord,
 )
 from realmgate.server.vault import Vault
-from realmgate.wire.names import is_shortcode
 
 TENANT_ADMIN_ROLE = "tenant-admin"
 
-DEFAULT_SETTINGS: dict[str, object] = {
-    "locale": "en-US",
-    "timezone": "UTC",
-    "defaultTranscriptionLanguage": "en",
-    "transcriptionLanguages": ["en"],
-    "duplicateCheck": False,
-    "maxActiveWebhooksPerUser": 10,
-}
 
+class Admin(RealmAdmin):
+    """Onboarding, tenants and signing keys; client operations come from
+    :class:`~realmgate.server.core.admin_clients.ClientAdmin` and
+    :class:`~realmgate.server.core.admin_client_fields.ClientFieldsAdmin`, Keycloak's realms,
+    roles and role mappings from :class:`~realmgate.server.core.admin_realms.RealmAdmin`.
 
-class Admin(ClientAdmin):
-    """Onboarding, tenants and signing keys; client operations come from :class:`ClientAdmin`."""
+    ``actor`` (who acts: ``cli:<user>``, ``admin:<realm>/<clientId>``) and ``source`` (the
+    caller's address, when known) go into every audit event."""
 
     def __init__(
         self,
@@ -54,12 +56,14 @@ class Admin(ClientAdmin):
         clock: Callable[[], float] = time.time,
         *,
         actor: str = "system",
+        source: str | None = None,
     ):
         self.store = store
         self.vault = vault
         self.settings = settings
         self.clock = clock
         self.actor = actor
+        self.source = source
 
     # tenants ----------------------------------------------------------------
     def create_tenant(
@@ -71,37 +75,19 @@ class Admin(ClientAdmin):
         client_id: str | None = None,
     ) -> IssuedCredentials:
         """Onboard a tenant: its realm, a signing key and a ``tenant-admin`` client."""
-        if not is_shortcode(shortcode):
-            raise AdminError(
-                f"invalid tenant shortcode {shortcode[:70]!r}: use 2-63 lowercase letters, digits "
-                "and '-', starting with a letter or digit"
-            )
-        alg = signing_alg or self.settings.default_signing_alg
-        if alg not in SUPPORTED_ALGORITHMS:
-            raise AdminError(f"unsupported algorithm {alg!r}: use one of {SUPPORTED_ALGORITHMS}")
+        self._check_shortcode(shortcode)
+        alg = self._check_alg(signing_alg)
         client_id = client_id or f"{shortcode}-admin"
         self._check_client_id(client_id)
         now = self._now()
-        tenant = TenantRecord(
-            shortcode=shortcode,
-            name=(name or shortcode).strip()[:200] or shortcode,
-            signing_alg=alg,
-            settings=dict(DEFAULT_SETTINGS),
-            access_token_lifespan=min(
-                self.settings.access_token_lifespan, self.settings.session_max_lifespan
-            ),
-            session_max_lifespan=self.settings.session_max_lifespan,
-            not_before=0,
-            created_at=now,
-            updated_at=now,
-        )
+        tenant = self._new_tenant(shortcode, name, alg, now)
         client, secret = self._new_client(shortcode, client_id, (TENANT_ADMIN_ROLE,), now)
         try:
             self.store.create_tenant(tenant, [client], [self._new_key(shortcode, alg, now)])
         except DuplicateError:
             raise Conflict(f"tenant {shortcode!r} exists already") from None
         self._audit("tenant.created", shortcode, shortcode, algorithm=alg, client=client_id)
-        return IssuedCredentials(shortcode, client_id, secret)
+        return IssuedCredentials(shortcode, client_id, secret, client.internal_id, client.sub)
 
     def list_tenants(self) -> list[TenantRecord]:
         return self.store.list_tenants()
@@ -177,23 +163,13 @@ class Admin(ClientAdmin):
 
     def delete_tenant(self, shortcode: str) -> None:
         self.get_tenant(shortcode)
+        if shortcode == MASTER:
+            raise AdminError("The realm master cannot be deleted")
         if not self.store.delete_tenant(shortcode):
             raise NotFound(f"unknown tenant {shortcode!r}")
         self._audit("tenant.deleted", shortcode, shortcode)
 
     # keys -------------------------------------------------------------------
-    def _new_key(self, tenant: str, alg: str, now: int) -> KeyRecord:
-        pair = generate_key(alg)
-        return KeyRecord(
-            tenant=tenant,
-            kid=pair.kid,
-            alg=alg,
-            private_key_enc=self.vault.encrypt_signing_key(tenant, pair.kid, pair.private_pem()),
-            public_jwk=pair.public_jwk(),
-            status="active",
-            created_at=now,
-        )
-
     def list_keys(self, tenant: str) -> list[KeyRecord]:
         self.get_tenant(tenant)
         return self.store.list_keys(tenant)
@@ -207,9 +183,7 @@ class Admin(ClientAdmin):
         becomes the tenant's in the rotation's own transaction, so no concurrent change of
         the tenant can undo it."""
         record = self.get_tenant(tenant)
-        alg = signing_alg or record.signing_alg
-        if alg not in SUPPORTED_ALGORITHMS:
-            raise AdminError(f"unsupported algorithm {alg!r}: use one of {SUPPORTED_ALGORITHMS}")
+        alg = self._check_alg(signing_alg or record.signing_alg)
         now = self._now()
         key = self._new_key(tenant, alg, now)
         if emergency:
@@ -240,11 +214,17 @@ class Admin(ClientAdmin):
 
 
 __all__ = [
+    "ADMIN_CLIENT_ID",
+    "ADMIN_ROLE_NAMES",
     "DEFAULT_SETTINGS",
+    "MASTER",
+    "MASTER_ROLES",
     "TENANT_ADMIN_ROLE",
     "Admin",
     "AdminError",
     "Conflict",
     "IssuedCredentials",
     "NotFound",
+    "Store",
+    "Vault",
 ]

@@ -10,15 +10,20 @@ from typing import Any
 
 from realmgate.server.core.client_config import (
     ConfigError,
+    check_admin_roles,
     check_audiences,
     check_claims,
+    check_extra,
     check_jwks,
     check_jwks_uri,
     check_lifespan,
     check_roles,
     check_scope_name,
+    check_secret,
+    check_text,
 )
 from realmgate.server.crypto import new_client_secret
+from realmgate.server.settings import Settings
 from realmgate.server.storage.protocols import DuplicateError, Store
 from realmgate.server.storage.records import (
     AuditEvent,
@@ -35,18 +40,20 @@ audit_log = logging.getLogger("realmgate.audit")
 # How long the previous secret keeps working after a rotation, unless the caller says.
 DEFAULT_SECRET_GRACE = 24 * 3600
 AUTH_METHODS: tuple[AuthMethod, ...] = ("client_secret", "client_secret_jwt", "private_key_jwt")
+INTERNAL_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
 
 
 class AdminError(Exception):
-    """A bad admin request: unknown tenant or client, invalid name, duplicate."""
+    """A bad admin request: unknown tenant or client, invalid name, duplicate. The message is
+    shown to the caller (the admin API answers it as Keycloak's ``errorMessage``/``error``)."""
 
 
 class NotFound(AdminError):
-    pass
+    """What the request names does not exist (the admin API: 404)."""
 
 
 class Conflict(AdminError):
-    pass
+    """A duplicate, or a change that lost to a concurrent one (the admin API: 409)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +63,8 @@ class IssuedCredentials:
     tenant: str
     client_id: str
     client_secret: str = field(repr=False)
+    internal_id: str = ""  # Keycloak's client id
+    sub: str = ""  # the service account's id
 
 
 class ClientAdmin:
@@ -63,14 +72,18 @@ class ClientAdmin:
 
     store: Store
     vault: Vault
+    settings: Settings
     clock: Callable[[], float]
     actor: str
+    source: str | None
 
     def _now(self) -> int:
         return int(self.clock())
 
     def _audit(self, action: str, tenant: str, target: str, **details: Any) -> None:
         """Record an admin change in the audit table and as a log line. Never a secret."""
+        if self.source is not None:
+            details["source"] = self.source
         event = AuditEvent(self._now(), self.actor, action, tenant, target, details)
         self.store.record_audit(event)
         audit_log.info(
@@ -102,8 +115,9 @@ class ClientAdmin:
         roles: tuple[str, ...],
         now: int,
         auth_method: AuthMethod = "client_secret",
+        secret: str | None = None,
     ) -> tuple[ClientRecord, str]:
-        secret = new_client_secret()
+        secret = secret or new_client_secret()
         record = ClientRecord(
             tenant=tenant,
             client_id=client_id,
@@ -117,8 +131,59 @@ class ClientAdmin:
             secret_enc=self.vault.encrypt_client_secret(tenant, client_id, secret)
             if auth_method == "client_secret_jwt"
             else None,
+            internal_id=str(uuid.uuid4()),
         )
         return record, secret
+
+    def _client_fields(
+        self,
+        realm: TenantRecord,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        access_token_lifespan: int | None = None,
+        default_scopes: tuple[str, ...] | None = None,
+        optional_scopes: tuple[str, ...] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Checked values of the given fields (None: not given) as ClientRecord fields.
+        ``access_token_lifespan`` 0: the realm's default. Raises ConfigError."""
+        fields: dict[str, Any] = {}
+        if name is not None:
+            fields["name"] = check_text("the name", name, 255)
+        if description is not None:
+            fields["description"] = check_text("the description", description, 2048)
+        if access_token_lifespan is not None:
+            if access_token_lifespan:
+                check_lifespan("the access token lifespan", access_token_lifespan)
+                if access_token_lifespan > realm.session_max_lifespan:
+                    raise ConfigError(
+                        f"the lifespan cannot exceed the tenant's maximum "
+                        f"({realm.session_max_lifespan} s)"
+                    )
+            fields["access_token_lifespan"] = access_token_lifespan or None
+        for field_name, scopes in (
+            ("default_scopes", default_scopes),
+            ("optional_scopes", optional_scopes),
+        ):
+            if scopes is not None:
+                unknown = [s for s in scopes if check_scope_name(s) not in realm.client_scopes]
+                if unknown:
+                    raise ConfigError(f"unknown client scopes: {', '.join(unknown)}")
+                fields[field_name] = tuple(dict.fromkeys(scopes))
+        if extra is not None:
+            fields["extra"] = check_extra(extra)
+        return fields
+
+    def _revealable(self, tenant: str, client_id: str, secret: str, now: int) -> dict[str, Any]:
+        """The fields that keep ``secret`` readable once for the reveal window (none when the
+        window is 0)."""
+        window = self.settings.admin_secret_reveal_window
+        if window <= 0:
+            return {"reveal_enc": None, "reveal_until": None}
+        until = now + window
+        blob = self.vault.encrypt_revealable(tenant, client_id, secret, until)
+        return {"reveal_enc": blob, "reveal_until": until}
 
     def create_client(
         self,
@@ -129,32 +194,75 @@ class ClientAdmin:
         auth_method: AuthMethod = "client_secret",
         jwks: dict[str, Any] | None = None,
         jwks_uri: str | None = None,
+        internal_id: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        enabled: bool = True,
+        secret: str | None = None,
+        access_token_lifespan: int | None = None,
+        default_scopes: tuple[str, ...] | None = None,
+        optional_scopes: tuple[str, ...] | None = None,
+        extra: dict[str, Any] | None = None,
+        admin_roles: tuple[str, ...] = (),
+        reveal: bool = False,
     ) -> IssuedCredentials:
         """Create a client. For ``private_key_jwt`` the returned secret is unused (no secret
-        authentication is accepted); the client's JWKS or JWKS URI is required."""
-        self.get_tenant(tenant)
+        authentication is accepted); the client's JWKS or JWKS URI is required.
+
+        ``secret``: the caller's (hashed like a generated one); ``reveal``: the secret can
+        also be read once through :meth:`reveal_secret` within the reveal window. Roles the
+        realm lacks are created as realm roles."""
+        realm = self.get_tenant(tenant)
         self._check_client_id(client_id)
         if auth_method not in AUTH_METHODS:
             raise AdminError(f"unknown auth method {auth_method!r}: use one of {AUTH_METHODS}")
+        if internal_id is not None and not (
+            0 < len(internal_id) <= 36 and set(internal_id) <= INTERNAL_ID_CHARS
+        ):
+            raise AdminError("a client id (Keycloak's id) must be 1 to 36 letters, digits or '-'")
         try:
-            roles = check_roles(roles)
+            roles = check_roles(tuple(roles))
+            admin_roles = check_admin_roles(tuple(admin_roles))
             jwks = check_jwks(jwks) if jwks is not None else None
             jwks_uri = check_jwks_uri(jwks_uri) if jwks_uri is not None else None
+            secret = check_secret(secret) if secret is not None else None
+            fields = self._client_fields(
+                realm,
+                name=name,
+                description=description,
+                access_token_lifespan=access_token_lifespan,
+                default_scopes=default_scopes,
+                optional_scopes=optional_scopes,
+                extra=extra,
+            )
         except ConfigError as exc:
             raise AdminError(str(exc)) from None
         if auth_method == "private_key_jwt" and (jwks is None) == (jwks_uri is None):
             raise AdminError("a private_key_jwt client needs exactly one of a JWKS or a JWKS URI")
-        record, secret = self._new_client(tenant, client_id, roles, self._now(), auth_method)
-        record = replace(record, jwks=jwks, jwks_uri=jwks_uri)
+        now = self._now()
+        record, secret = self._new_client(tenant, client_id, roles, now, auth_method, secret)
+        if internal_id is not None:
+            fields["internal_id"] = internal_id
+        if reveal and auth_method != "private_key_jwt":
+            fields.update(self._revealable(tenant, client_id, secret, now))
+        record = replace(
+            record, jwks=jwks, jwks_uri=jwks_uri, enabled=enabled, admin_roles=admin_roles, **fields
+        )
         try:
             self.store.create_client(record)
         except DuplicateError:
-            raise Conflict(f"client {client_id!r} exists already in tenant {tenant!r}") from None
-        self._audit("client.created", tenant, client_id, authMethod=auth_method, roles=list(roles))
-        # A private_key_jwt client authenticates with its key only: its secret is never shown.
-        return IssuedCredentials(
-            tenant, client_id, "" if auth_method == "private_key_jwt" else secret
+            raise Conflict(f"Client {client_id} already exists") from None
+        self._audit(
+            "client.created",
+            tenant,
+            client_id,
+            authMethod=auth_method,
+            roles=list(roles),
+            **({"adminRoles": list(admin_roles)} if admin_roles else {}),
         )
+        # A private_key_jwt client authenticates with its key only: its secret is never shown.
+        shown = "" if auth_method == "private_key_jwt" else secret
+        return IssuedCredentials(tenant, client_id, shown, record.internal_id, record.sub)
 
     def get_client(self, tenant: str, client_id: str) -> ClientRecord:
         self.get_tenant(tenant)
@@ -197,8 +305,15 @@ class ClientAdmin:
         previous secret at once."""
         if grace < 0:
             raise AdminError("the grace period cannot be negative")
+        secret = self._new_secret(tenant, client_id, grace, reveal=False)
+        self._audit("client.secret_rotated", tenant, client_id, graceSeconds=grace)
+        return IssuedCredentials(tenant, client_id, secret)
+
+    def _new_secret(self, tenant: str, client_id: str, grace: int, *, reveal: bool) -> str:
+        """A new secret (the previous one valid ``grace`` s more; ``reveal``: readable once)."""
         now = self._now()
         secret = new_client_secret()
+        revealable = self._revealable(tenant, client_id, secret, now) if reveal else {}
 
         def rotated(client: ClientRecord) -> ClientRecord:
             jwt_secret = client.auth_method == "client_secret_jwt"
@@ -211,11 +326,11 @@ class ClientAdmin:
                 previous_secret_hash=client.secret_hash if grace else None,
                 previous_secret_enc=client.secret_enc if grace and jwt_secret else None,
                 previous_secret_expires_at=now + grace if grace else None,
+                **revealable,
             )
 
         self._update_client(tenant, client_id, rotated)
-        self._audit("client.secret_rotated", tenant, client_id, graceSeconds=grace)
-        return IssuedCredentials(tenant, client_id, secret)
+        return secret
 
     def end_previous_secret(self, tenant: str, client_id: str) -> ClientRecord:
         """End the grace period of the previous secret now."""
@@ -258,29 +373,19 @@ class ClientAdmin:
         """Change a client's options; arguments left as None keep their value."""
         realm = self.get_tenant(tenant)
         self.get_client(tenant, client_id)
-        changes: dict[str, Any] = {}
         try:
-            if access_token_lifespan is not None:
+            if access_token_lifespan is not None:  # 0 is refused here (--reset-lifespan)
                 check_lifespan("the access token lifespan", access_token_lifespan)
-                if access_token_lifespan > realm.session_max_lifespan:
-                    raise ConfigError(
-                        f"the lifespan cannot exceed the tenant's maximum "
-                        f"({realm.session_max_lifespan} s)"
-                    )
-                changes["access_token_lifespan"] = access_token_lifespan
+            changes = self._client_fields(
+                realm,
+                access_token_lifespan=access_token_lifespan,
+                default_scopes=default_scopes,
+                optional_scopes=optional_scopes,
+            )
             if reset_lifespan:
                 changes["access_token_lifespan"] = None
             if roles is not None:
                 changes["roles"] = check_roles(roles)
-            for name, scopes in (
-                ("default_scopes", default_scopes),
-                ("optional_scopes", optional_scopes),
-            ):
-                if scopes is not None:
-                    unknown = [s for s in scopes if check_scope_name(s) not in realm.client_scopes]
-                    if unknown:
-                        raise ConfigError(f"unknown client scopes: {', '.join(unknown)}")
-                    changes[name] = tuple(dict.fromkeys(scopes))
             if audiences is not None:
                 changes["audiences"] = check_audiences(audiences) or None
             if claims is not None:

@@ -16,6 +16,25 @@ MIN_LIFESPAN = 60
 MAX_LIFESPAN = 366 * 24 * 3600
 SCOPE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/")
 MAX_CLAIMS_BYTES = 4096
+MAX_EXTRA_BYTES = 65536  # Keycloak fields kept and echoed, as JSON
+MAX_SECRET_CHARS = 512
+# Client roles of a realm's ``realm-management`` client (Keycloak's AdminRoles), carried in
+# tokens as resource_access.realm-management.roles.
+ADMIN_ROLE_NAMES: tuple[str, ...] = (
+    "realm-admin",
+    "manage-realm",
+    "view-realm",
+    "manage-clients",
+    "view-clients",
+    "query-clients",
+    "create-client",
+    "manage-users",
+    "view-users",
+    "query-users",
+    "query-realms",
+    "view-events",
+    "manage-events",
+)
 
 
 class ConfigError(ValueError):
@@ -80,3 +99,37 @@ def check_jwks_uri(uri: str) -> str:
     if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
         raise ConfigError("the JWKS URI must be https (http only on loopback)")
     return uri
+
+
+def check_admin_roles(roles: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [r for r in roles if r not in ADMIN_ROLE_NAMES]
+    if unknown:
+        raise ConfigError(
+            f"unknown realm-management roles: {', '.join(r[:70] for r in unknown[:5])}"
+        )
+    return tuple(dict.fromkeys(roles))
+
+
+def check_extra(extra: Any) -> dict[str, Any]:
+    """Keycloak fields kept and echoed: a JSON object of bounded size."""
+    if not isinstance(extra, dict):
+        raise ConfigError("the extra fields must be a JSON object")
+    try:
+        size = len(json.dumps(extra))
+    except (TypeError, ValueError):
+        raise ConfigError("the extra fields must be JSON") from None
+    if size > MAX_EXTRA_BYTES:
+        raise ConfigError(f"the extra fields must stay under {MAX_EXTRA_BYTES} bytes of JSON")
+    return extra
+
+
+def check_secret(secret: str) -> str:
+    if not secret or len(secret) > MAX_SECRET_CHARS:
+        raise ConfigError(f"a client secret must be 1 to {MAX_SECRET_CHARS} characters")
+    return secret
+
+
+def check_text(name: str, value: str, limit: int) -> str:
+    if len(value) > limit:
+        raise ConfigError(f"{name} must be at most {limit} characters")
+    return value

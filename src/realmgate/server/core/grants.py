@@ -25,6 +25,7 @@ from realmgate.server.core.throttle import RateLimiter, source_key
 from realmgate.server.core.tokens import Grant
 from realmgate.wire.errors import (
     InvalidRequest,
+    RealmDisabled,
     RealmNotFound,
     TooManyRequests,
     UnsupportedGrantType,
@@ -114,6 +115,8 @@ class ClientCredentialsGrant:
         realm = await self.directory.realm(tenant)
         if realm is None:
             raise RealmNotFound()
+        if not realm.tenant.enabled:  # Keycloak: 403 access_denied "Realm not enabled"
+            raise RealmDisabled()
         return realm
 
     async def _authorize(

@@ -35,7 +35,12 @@ from realmgate.verifier import (
     TokenPolicy,
     verify_token,
 )
-from realmgate.wire.errors import InvalidRequest, RealmNotFound, UnauthorizedClient
+from realmgate.wire.errors import (
+    InvalidRequest,
+    RealmDisabled,
+    RealmNotFound,
+    UnauthorizedClient,
+)
 
 INACTIVE: dict[str, Any] = {"active": False}
 # A revoked token's exp is trusted only after its signature checked; still, cap how long
@@ -74,6 +79,8 @@ class TokenIntrospection:
         realm = await self.directory.realm(request.tenant)
         if realm is None:
             raise RealmNotFound()
+        if not realm.tenant.enabled:  # as Keycloak's introspection and revocation endpoints
+            raise RealmDisabled()
         creds = extract_credentials(request.form, request.authorization, realm.shortcode)
         client = await self.authenticator.authenticate(
             realm, creds, int(self.clock()), request.source

@@ -32,6 +32,7 @@ RESERVED_CLAIMS = frozenset(
         "client_id",
         "scope",
         "realm_access",
+        "resource_access",  # admin roles: the admin API trusts them
         "roles",
         "tenant",
         "preferred_username",

@@ -205,6 +205,8 @@ class Directory:
         self.wall_clock: Callable[[], float] = time.time
         self._gaps: dict[int, float] = {}  # change ids not seen yet -> since when
         self._reloaded: dict[str, float] = {}  # realm -> when a missing kid last reloaded it
+        # Told of the feed's throttle unblocks (tenant, key): ``Throttle.unblocked``.
+        self.on_unblock: Callable[[str, str], None] | None = None
 
     @property
     def loads(self) -> int:
@@ -311,6 +313,9 @@ class Directory:
                     self.mark_revoked(change.tenant, change.key, int(self.wall_clock()))
             elif change.kind == "client":
                 self._clients.evict((change.tenant, change.key))
+            elif change.kind == "throttle":
+                if self.on_unblock is not None:  # an admin unblocked a client or a source
+                    self.on_unblock(change.tenant, change.key)
             else:
                 self._realms.evict(change.tenant)
                 if change.kind == "tenant":

@@ -18,6 +18,12 @@ is counted in a worker thread, a success only noted in memory, and :meth:`Thrott
 exchanges the rest with the store in the background (the known good sources this worker saw,
 the blocks and known good sources that other workers and nodes wrote).
 
+An admin may unblock a client, a source or everything of a tenant (:func:`unblock`): the marks
+and failure counts go from the shared store, and a ``throttle`` row in the change feed makes
+every worker of every node drop them from memory (:meth:`Throttle.unblocked`). A source's block
+is global; a *tag* mark (``srcof:<tenant> <source>``) records the tenant whose failures started
+it, so a tenant's admins see and clear the blocks their own clients caused, no others.
+
 The issuance rate limit is a token bucket per client and node (``token_rate_limit`` per second,
 ``token_rate_burst`` at once).
 """
@@ -29,7 +35,7 @@ import ipaddress
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -39,6 +45,12 @@ import anyio.to_thread
 log = logging.getLogger("realmgate.audit")
 MAX_TRACKED = 100_000
 GOOD = "good:"  # prefix of the marks of known good sources
+SOURCE_OF = "srcof:"  # prefix of the tags: which tenant's failures blocked a source
+CLIENT = "client:"
+SOURCE = "src:"
+# How long an unblock keeps a read of the shared marks that began before it from restoring
+# the block it removed (see Throttle.sync).
+UNBLOCK_MEMORY = 120.0
 # Seconds of overlap between two reads of the shared marks: a mark stamped by a writer whose
 # clock is behind, or committed after the read began, is still read the next time.
 SYNC_OVERLAP = 10.0
@@ -61,6 +73,14 @@ class FailureCounters(Protocol):
 
     def marks_since(self, since: float, now: float) -> dict[str, float]:
         """The marks raised at or after ``since`` (writers' clocks) still in force at ``now``."""
+        ...
+
+    def marks_with_prefix(self, prefix: str, now: float, limit: int) -> dict[str, float]:
+        """At most ``limit`` marks whose key starts with ``prefix`` still in force at ``now``."""
+        ...
+
+    def clear_marks(self, keys: Sequence[str]) -> None:
+        """End the marks of ``keys`` and forget their failures (an admin's unblock)."""
         ...
 
 
@@ -102,7 +122,12 @@ def source_key(address: str | None) -> str:
 
 
 def client_key(tenant: str, client_id: str) -> str:
-    return f"client:{tenant}:{client_id[:128]}"
+    return f"{CLIENT}{tenant}:{client_id[:128]}"
+
+
+def source_tag(tenant: str, source: str) -> str:
+    """The mark that ties the block of ``source`` (a :func:`source_key`) to ``tenant``."""
+    return f"{SOURCE_OF}{tenant} {source}"
 
 
 Known = tuple[str, str, str]  # tenant, client id, source key
@@ -144,6 +169,7 @@ class Throttle:
         self._ttl = self.policy.known_source_ttl
         self._refresh = self.policy.known_source_refresh
         self._synced_to = 0.0  # the next read of the shared marks starts here
+        self._unblocked_at: dict[str, float] = {}  # key -> when an admin's unblock arrived
         self.refused = 0  # requests answered 429 because a key was blocked
         self.blocks = 0  # blocks started
 
@@ -210,7 +236,10 @@ class Throttle:
             if delay:
                 blocks[key] = now + delay
         if blocks:
-            self.counters.raise_marks(blocks, now)
+            marks = dict(blocks)
+            if source in blocks:
+                marks[source_tag(tenant, source)] = blocks[source]
+            self.counters.raise_marks(marks, now)
         return blocks
 
     async def failed(self, source: str, tenant: str, client_id: str) -> None:
@@ -240,6 +269,7 @@ class Throttle:
         """Write the known good sources seen here; read the marks the others wrote."""
         publish, self._unpublished = self._unpublished, {}
         now = self.clock()
+        self._forget_unblocks(now)
         try:
             marks = await anyio.to_thread.run_sync(self._exchange, publish, self._synced_to, now)
         except Exception:  # the store is away: keep what we have, try again next time
@@ -252,8 +282,29 @@ class Throttle:
         for key, until in marks.items():
             if key.startswith(GOOD):
                 _bounded_put(self._good, _known_from(key), until)
-            else:
+            elif key.startswith(SOURCE_OF):
+                continue  # tags are for the admin API, not for the request path
+            elif self._unblocked_at.get(key, -1.0) < now:
                 self._block(key, until)
+            # else: this read may have begun before the unblock took the mark away
+
+    def unblocked(self, tenant: str, key: str) -> None:
+        """An admin unblocked ``key`` of ``tenant`` (a client id, or a :func:`source_key`):
+        called by the change-feed reader, on every worker of every node."""
+        full = key if key.startswith(SOURCE) else client_key(tenant, key)
+        self._blocked.pop(full, None)
+        self._unblocked_at[full] = self.clock()
+        log.info(
+            "auth throttle: %s unblocked",
+            full,
+            extra={"event": "auth.unblocked", "key": full, "tenant": tenant},
+        )
+
+    def _forget_unblocks(self, now: float) -> None:
+        if self._unblocked_at:
+            old = [k for k, at in self._unblocked_at.items() if at < now - UNBLOCK_MEMORY]
+            for key in old:
+                del self._unblocked_at[key]
 
     async def run(self, interval: float) -> None:
         """:meth:`sync` now and then every ``interval`` seconds (a background task)."""

@@ -2,7 +2,8 @@
 
 Beyond what any resource server can check from the token alone, realmgate knows: the token's
 ``jti`` was revoked (RFC 7009), it was issued before the tenant's or the client's not-before
-time, or its client was deleted or disabled. Introspection and the tenant API both ask here.
+time, its tenant is disabled, or its client was deleted or disabled. Introspection and the
+tenant API both ask here.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ async def inactive_reason(
     directory: Directory, realm: Realm, claims: AccessTokenClaims
 ) -> str | None:
     """None when the token is in force, else why not (for logs; never shown in detail)."""
+    if not realm.tenant.enabled:
+        return "tenant disabled"
     if claims.token_id is not None and await directory.revoked(realm.shortcode, claims.token_id):
         return "revoked"
     issued = claims.issued_at if claims.issued_at is not None else 0

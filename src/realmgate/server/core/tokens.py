@@ -59,6 +59,7 @@ def access_token_claims(
                 "tenant": realm.shortcode,
             }
         )
+        _admin_roles(claims, client)
         return claims
     claims.update(
         {
@@ -77,7 +78,15 @@ def access_token_claims(
             "tenant": realm.shortcode,
         }
     )
+    _admin_roles(claims, client)
     return claims
+
+
+def _admin_roles(claims: dict[str, Any], client: ClientRecord) -> None:
+    """A client's roles of its realm's ``realm-management`` client, where Keycloak puts them
+    (the admin API reads them from the token)."""
+    if client.admin_roles:
+        claims["resource_access"] = {"realm-management": {"roles": list(client.admin_roles)}}
 
 
 PER_TOKEN = ("exp", "iat", "jti")

@@ -15,9 +15,18 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from realmgate.server.admin_api import keycloak_routes
+from realmgate.server.admin_api.auth import STATE_KEY, new_context
+from realmgate.server.admin_api.errors import (
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    SERVER_ERROR,
+)
+from realmgate.server.admin_api.realmgate_ext import routes as realmgate_admin_routes
 from realmgate.server.api.auth import BearerAuth
 from realmgate.server.api.settings import routes as api_routes
 from realmgate.server.core.admin import Admin
+from realmgate.server.core.admin_ops import rotate_due_keys
 from realmgate.server.core.client_auth import ClientAuthenticator
 from realmgate.server.core.grants import ClientCredentialsGrant
 from realmgate.server.core.introspection import TokenIntrospection
@@ -63,9 +72,17 @@ def _is_oauth(path: str) -> bool:
     return path.startswith(("/realms/", "/.well-known/"))
 
 
+def _is_admin(path: str) -> bool:
+    return path == "/admin" or path.startswith("/admin/")
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     path = request.url.path
+    if _is_admin(path):  # Keycloak's bodies for unknown routes and methods
+        if exc.status_code == 405:
+            return json_response({"error": METHOD_NOT_ALLOWED}, 405, dict(exc.headers or {}))
+        return json_response({"error": NOT_FOUND}, 404)
     if exc.status_code == 405:
         if _is_oauth(path):
             return oauth_error(MethodNotAllowed())
@@ -84,6 +101,8 @@ async def unhandled(request: Request, exc: Exception) -> Response:
     log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
     if _is_oauth(request.url.path):
         return oauth_error(ServerError())
+    if _is_admin(request.url.path):
+        return json_response(SERVER_ERROR, 500)
     return jsend_error(500, "Internal server error")
 
 
@@ -115,12 +134,12 @@ async def _maintenance(admin: Admin, settings: Settings) -> None:
     while True:
         await anyio.sleep(settings.maintenance_interval)
         try:
-            if settings.key_rotation_period:
-                rotated = await anyio.to_thread.run_sync(
-                    admin.rotate_due_keys, settings.key_rotation_period
-                )
-                for tenant in rotated:
-                    log.info("scheduled key rotation", extra={"tenant": tenant})
+            # the tenants' own periods (key-policy), else key_rotation_period (0: never)
+            rotated = await anyio.to_thread.run_sync(
+                rotate_due_keys, admin, settings.key_rotation_period
+            )
+            for tenant in rotated:
+                log.info("scheduled key rotation", extra={"tenant": tenant})
             now = int(time.time())
             # A revocation stays while a check with the leeway may still accept its token.
             await anyio.to_thread.run_sync(admin.store.prune_expired, now - DEFAULT_LEEWAY)
@@ -148,7 +167,20 @@ class RealmgateApp(Starlette):
                 if handler is not None:
                     await handler(scope, receive, send)
                     return
+            _admin_without_trailing_slash(scope)
         await super().__call__(scope, receive, send)
+
+
+def _admin_without_trailing_slash(scope: Scope) -> None:
+    """``/admin/realms/`` is ``/admin/realms``, as for Keycloak (JAX-RS matches both):
+    keycloak-admin-client puts a slash after every collection path. Routed as the path
+    without it, never redirected (a redirect's URL would come from the ``Host`` header)."""
+    path: str = scope.get("path", "")
+    if path.startswith("/admin/") and path.endswith("/") and path.rstrip("/") != "/admin":
+        scope["path"] = path.rstrip("/")
+        raw: bytes | None = scope.get("raw_path")
+        if raw:
+            scope["raw_path"] = raw.rstrip(b"/")
 
 
 def create_app(runtime: Runtime) -> Starlette:
@@ -176,6 +208,7 @@ def create_app(runtime: Runtime) -> Starlette:
         known_source_ttl=settings.throttle_known_source_ttl,
     )
     throttle = Throttle(counters, policy)
+    directory.on_unblock = throttle.unblocked  # an admin's unblock, through the change feed
     authenticator = ClientAuthenticator(directory, throttle=throttle)
     state = AppState(
         settings=settings,
@@ -205,6 +238,8 @@ def create_app(runtime: Runtime) -> Starlette:
         routes=[
             *oauth_routes,
             *api_routes,
+            *keycloak_routes,
+            *realmgate_admin_routes,
             Route("/health/live", live, methods=["GET"]),
             Route("/health/ready", ready, methods=["GET"]),
             *metrics_routes(settings.metrics_token),
@@ -247,6 +282,7 @@ def create_app(runtime: Runtime) -> Starlette:
     app.router.redirect_slashes = False
     app.add_middleware(RequestContextMiddleware, access_log_enabled=settings.access_log)
     app.state.realmgate = state
+    setattr(app.state, STATE_KEY, new_context(runtime.store, runtime.vault, settings))
     app.state.metrics = state.metrics
     app.hot = HotPaths(state)
     return app

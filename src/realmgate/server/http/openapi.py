@@ -1,5 +1,6 @@
 """The OpenAPI 3.1 document of the token endpoint, introspection, revocation, discovery,
-JWKS and the tenant API (``GET /openapi.json``). Property-based tests (schemathesis) fuzz the
+JWKS, the tenant API and the Keycloak-compatible admin API (``GET /openapi.json``;
+``openapi_admin.py``). Property-based tests (schemathesis) fuzz the
 running server from it."""
 
 from __future__ import annotations
@@ -7,6 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from realmgate import __version__
+from realmgate.server.http.openapi_admin import admin_paths
+from realmgate.server.http.openapi_realmgate import realmgate_paths
 
 OAUTH_ERROR = {
     "type": "object",
@@ -198,5 +201,7 @@ def document() -> dict[str, Any]:
                     },
                 },
             },
+            **admin_paths(),
+            **realmgate_paths(),
         },
     }

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     text,
+    true,
 )
 
 metadata = MetaData()
@@ -44,6 +45,9 @@ tenants = Table(
     Column("updated_at", BigInteger, nullable=False),
     Column("version", Integer, nullable=False, default=0),
     Column("options", JSON, nullable=False, server_default="{}"),
+    # revision 0011: Keycloak's realm id, and whether the realm issues tokens
+    Column("enabled", Boolean, nullable=False, server_default=true()),
+    Column("realm_id", String(36), nullable=False, server_default=""),
 )
 
 clients = Table(
@@ -66,6 +70,33 @@ clients = Table(
     Column("not_before", BigInteger, nullable=False, server_default="0"),
     Column("options", JSON, nullable=False, server_default="{}"),
     Column("version", Integer, nullable=False, server_default="0"),
+    # revision 0011: Keycloak's client id, and a new secret revealable once until reveal_until
+    Column("internal_id", String(36), nullable=False, server_default=""),
+    Column("reveal_enc", LargeBinary, nullable=True),
+    Column("reveal_until", BigInteger, nullable=True),
+    ForeignKeyConstraint(["tenant"], ["tenants.shortcode"], ondelete="CASCADE"),
+    # unique where given (rows written without one, e.g. by bench/seed.py, have '')
+    Index(
+        "uq_clients_internal_id",
+        "tenant",
+        "internal_id",
+        unique=True,
+        sqlite_where=text("internal_id <> ''"),
+        postgresql_where=text("internal_id <> ''"),
+    ),
+    Index("ix_clients_sub", "tenant", "sub"),
+    Index("ix_clients_reveal_until", "reveal_until"),
+)
+
+# Realm roles (revision 0011); clients hold them by name (clients.roles).
+realm_roles = Table(
+    "realm_roles",
+    metadata,
+    Column("tenant", String(63), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("description", String(255), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
     ForeignKeyConstraint(["tenant"], ["tenants.shortcode"], ondelete="CASCADE"),
 )
 

@@ -16,6 +16,7 @@ from realmgate.server.storage.records import (
     EncryptedSecrets,
     KeyRecord,
     RevokedToken,
+    RoleRecord,
     TenantRecord,
 )
 
@@ -31,8 +32,16 @@ class Store(Protocol):
 
     # tenants
     def create_tenant(
-        self, tenant: TenantRecord, client_list: list[ClientRecord], keys: list[KeyRecord]
-    ) -> None: ...
+        self,
+        tenant: TenantRecord,
+        client_list: list[ClientRecord],
+        keys: list[KeyRecord],
+        roles: Sequence[RoleRecord] = (),
+    ) -> None:
+        """The tenant with its realm roles, clients and keys, in one transaction. The clients'
+        roles that ``roles`` lacks are created as realm roles too."""
+        ...
+
     def get_tenant(self, shortcode: str) -> TenantRecord | None: ...
     def get_tenants_and_keys(
         self, shortcodes: Sequence[str]
@@ -49,7 +58,7 @@ class Store(Protocol):
 
     def delete_tenant(self, shortcode: str) -> bool: ...
 
-    # clients
+    # clients (every write creates the realm roles the client names that do not exist yet)
     def create_client(self, client: ClientRecord) -> None: ...
     def get_client(self, tenant: str, client_id: str) -> ClientRecord | None: ...
     def get_clients(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], ClientRecord]:
@@ -69,6 +78,29 @@ class Store(Protocol):
         ...
 
     def delete_client(self, tenant: str, client_id: str) -> bool: ...
+    def find_client(
+        self, tenant: str, *, internal_id: str | None = None, sub: str | None = None
+    ) -> ClientRecord | None:
+        """A client by its Keycloak ``id`` or its service account's id; exactly one given."""
+        ...
+
+    def clear_expired_reveals(self, now: int) -> int:
+        """Destroy the revealable secrets whose window ended by ``now``; how many."""
+        ...
+
+    # realm roles
+    def list_roles(self, tenant: str) -> list[RoleRecord]:
+        """Sorted by name."""
+        ...
+
+    def get_role(self, tenant: str, name: str) -> RoleRecord | None: ...
+    def create_role(self, role: RoleRecord) -> None:
+        """Raises :class:`DuplicateError` when the tenant has a role of that name."""
+        ...
+
+    def delete_role(self, tenant: str, name: str) -> bool:
+        """Delete a role and take it from every client holding it (a change row each)."""
+        ...
 
     # signing keys
     def list_keys(self, tenant: str) -> list[KeyRecord]: ...
@@ -101,13 +133,35 @@ class Store(Protocol):
 
     # audit trail of admin changes
     def record_audit(self, event: AuditEvent) -> None: ...
-    def list_audit(self, tenant: str | None = None, limit: int = 100) -> list[AuditEvent]: ...
+    def list_audit(
+        self,
+        tenant: str | None = None,
+        limit: int = 100,
+        *,
+        first: int = 0,
+        actor: str | None = None,
+        action: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+    ) -> list[AuditEvent]:
+        """Newest first; ``action`` ending in ``*`` is a prefix; ``since``/``until`` inclusive."""
+        ...
 
     # shared counters of the authentication throttle
     def count_auth_failure(self, key: str, now: float, window: int) -> int: ...
     def raise_marks(self, marks: Mapping[str, float], now: float) -> None: ...
     def marks_since(self, since: float, now: float) -> dict[str, float]: ...
     def prune_auth_failures(self, older_than: int) -> int: ...
+    def marks_with_prefix(self, prefix: str, now: float, limit: int) -> dict[str, float]: ...
+    def clear_marks(self, keys: Sequence[str]) -> None: ...
+    def record_unblocks(self, tenant: str, keys: Sequence[str]) -> None:
+        """A ``throttle`` change row per key: every node drops those blocks from memory."""
+        ...
+
+    # scheduled key rotation, with the tenants' own periods
+    def tenants_due_for_rotation(
+        self, now: int, default_period: int, limit: int
+    ) -> list[tuple[str, int]]: ...
 
     # change feed
     def latest_change_id(self) -> int: ...

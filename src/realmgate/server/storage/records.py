@@ -33,6 +33,15 @@ class TenantRecord:
     version: int = 0
     # Client scopes of the realm: name -> "default" (always granted) or "optional" (on request).
     client_scopes: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CLIENT_SCOPES))
+    # A disabled realm issues no tokens and its tokens are refused; the admin API manages it.
+    enabled: bool = True
+    # Keycloak's realm ``id`` (a UUID given at creation).
+    realm_id: str = ""
+    # Keycloak realm fields kept and echoed, not acted on (defaultLocale, attributes, ...).
+    extra: dict[str, Any] = field(default_factory=dict)
+    # Seconds between scheduled key rotations of this tenant (0: never); None: the server's
+    # key_rotation_period (admin API ``key-policy``, honoured by the maintenance task).
+    key_rotation_period: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +75,29 @@ class ClientRecord:
     jwks_uri: str | None = None
     # Optimistic concurrency, as for tenants.
     version: int = 0
+    # Keycloak's client ``id`` (a UUID given at creation), its name and description.
+    internal_id: str = ""
+    name: str | None = None
+    description: str | None = None
+    # Keycloak ClientRepresentation fields kept and echoed, not acted on (redirectUris, ...).
+    extra: dict[str, Any] = field(default_factory=dict)
+    # Client roles of the realm's ``realm-management`` client held by this client.
+    admin_roles: tuple[str, ...] = ()
+    # A new secret readable once through the admin API until ``reveal_until``: AES-GCM under
+    # the master key, destroyed on its first read or when the window ends.
+    reveal_enc: bytes | None = field(default=None, repr=False)
+    reveal_until: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoleRecord:
+    """A realm role (Keycloak's): clients hold realm roles by name (``ClientRecord.roles``)."""
+
+    tenant: str
+    name: str
+    id: str
+    description: str | None
+    created_at: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +120,7 @@ class Change:
 
     id: int
     tenant: str
-    kind: Literal["tenant", "client", "keys", "revoked"]
+    kind: Literal["tenant", "client", "keys", "revoked", "throttle"]
     key: str
 
 

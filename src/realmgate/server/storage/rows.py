@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 from typing import Any, TypeVar, cast
 
 from realmgate.server.storage.records import (
     DEFAULT_CLIENT_SCOPES,
     ClientRecord,
     KeyRecord,
+    RoleRecord,
     TenantRecord,
 )
 
@@ -61,8 +63,10 @@ def tenant_from_row(
     options = dict(row.options or {})
     settings = dict(row.settings)
     client_scopes = dict(options.get("client_scopes", DEFAULT_CLIENT_SCOPES))
+    extra = dict(options.get("extra") or {})
     if shared_json:
         settings, client_scopes = shared(settings), shared(client_scopes)
+        extra = extra if extra else shared(extra)
     return TenantRecord(
         shortcode=row.shortcode if shortcode is None else shortcode,
         name=row.name,
@@ -75,6 +79,10 @@ def tenant_from_row(
         updated_at=row.updated_at,
         version=row.version,
         client_scopes=client_scopes,
+        enabled=bool(row.enabled),
+        realm_id=row.realm_id,
+        extra=extra,
+        key_rotation_period=options.get("key_rotation_period"),
     )
 
 
@@ -82,11 +90,13 @@ def client_from_row(
     row: Any, tenant: str | None = None, client_id: str | None = None, *, shared_json: bool = False
 ) -> ClientRecord:
     """``tenant``, ``client_id``: the caller's equal strings, kept instead of the row's;
-    ``shared_json``: an empty ``claims`` is one shared dict."""
+    ``shared_json``: an empty ``claims`` or ``extra`` is one shared dict."""
     options = dict(row.options or {})
     claims = dict(options.get("claims") or {})
-    if shared_json and not claims:
-        claims = shared(claims)
+    extra = dict(options.get("extra") or {})
+    if shared_json:  # the empty ones: one shared dict each
+        claims = claims if claims else shared(claims)
+        extra = extra if extra else shared(extra)
     return ClientRecord(
         tenant=row.tenant if tenant is None else tenant,
         client_id=row.client_id if client_id is None else client_id,
@@ -111,6 +121,13 @@ def client_from_row(
         jwks=options.get("jwks"),
         jwks_uri=options.get("jwks_uri"),
         version=row.version,
+        internal_id=row.internal_id,
+        name=options.get("name"),
+        description=options.get("description"),
+        extra=extra,
+        admin_roles=tuple(intern_name(r) for r in options.get("admin_roles") or ()),
+        reveal_enc=_bytes(row.reveal_enc),
+        reveal_until=row.reveal_until,
     )
 
 
@@ -141,7 +158,15 @@ def tenant_values(t: TenantRecord) -> dict[str, Any]:
         "version": t.version,
         "options": {
             "client_scopes": t.client_scopes,
+            **({"extra": t.extra} if t.extra else {}),
+            **(
+                {"key_rotation_period": t.key_rotation_period}
+                if t.key_rotation_period is not None
+                else {}
+            ),
         },
+        "enabled": t.enabled,
+        "realm_id": t.realm_id,  # given once, at creation (an update keeps the stored one)
     }
 
 
@@ -170,7 +195,34 @@ def client_values(c: ClientRecord) -> dict[str, Any]:
             "token_profile": c.token_profile,
             "jwks": c.jwks,
             "jwks_uri": c.jwks_uri,
+            **({"name": c.name} if c.name is not None else {}),
+            **({"description": c.description} if c.description is not None else {}),
+            **({"extra": c.extra} if c.extra else {}),
+            **({"admin_roles": list(c.admin_roles)} if c.admin_roles else {}),
         },
+        "internal_id": c.internal_id,  # given once, at creation (an update keeps it)
+        "reveal_enc": c.reveal_enc,
+        "reveal_until": c.reveal_until,
+    }
+
+
+def role_from_row(row: Any) -> RoleRecord:
+    return RoleRecord(
+        tenant=row.tenant,
+        name=intern_name(row.name),
+        id=row.id,
+        description=row.description,
+        created_at=row.created_at,
+    )
+
+
+def role_values(r: RoleRecord) -> dict[str, Any]:
+    return {
+        "tenant": r.tenant,
+        "name": r.name,
+        "id": r.id or str(uuid.uuid4()),  # roles that clients' writes create have none yet
+        "description": r.description,
+        "created_at": r.created_at,
     }
 
 

@@ -8,7 +8,7 @@ reached the disk, so it survives a crash or a power loss.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,14 +30,15 @@ from realmgate.server.storage.files import secure_sqlite_files, sqlite_path
 from realmgate.server.storage.models import (
     clients,
     meta,
+    realm_roles,
     signing_keys,
     tenants,
 )
 from realmgate.server.storage.protocols import DuplicateError
 from realmgate.server.storage.records import (
     ClientRecord,
-    EncryptedSecrets,
     KeyRecord,
+    RoleRecord,
     TenantRecord,
 )
 from realmgate.server.storage.rows import (
@@ -45,9 +46,11 @@ from realmgate.server.storage.rows import (
     client_values,
     key_from_row,
     key_values,
+    role_values,
     tenant_from_row,
     tenant_values,
 )
+from realmgate.server.storage.sql_admin import AdminStoreMixin, ensure_roles
 from realmgate.server.storage.sql_feed import ChangeFeedMixin, record_change
 from realmgate.server.storage.sql_reads import CacheReadsMixin
 from realmgate.server.storage.sql_security import SecurityStoreMixin
@@ -114,11 +117,9 @@ def _ping_when_idle(engine: Engine) -> None:
             raise DisconnectionError(f"pooled connection is dead: {exc}") from exc
 
 
-def _opt_bytes(value: Any) -> bytes | None:
-    return None if value is None else bytes(value)
-
-
-class SqlStore(CacheReadsMixin, SecurityStoreMixin, ChangeFeedMixin, TokenStateMixin):
+class SqlStore(
+    AdminStoreMixin, CacheReadsMixin, SecurityStoreMixin, ChangeFeedMixin, TokenStateMixin
+):
     """The :class:`Store` on a SQLAlchemy engine (SQLite or PostgreSQL)."""
 
     def __init__(self, engine: Engine):
@@ -146,12 +147,19 @@ class SqlStore(CacheReadsMixin, SecurityStoreMixin, ChangeFeedMixin, TokenStateM
 
     # tenants ----------------------------------------------------------------
     def create_tenant(
-        self, tenant: TenantRecord, client_list: list[ClientRecord], keys: list[KeyRecord]
+        self,
+        tenant: TenantRecord,
+        client_list: list[ClientRecord],
+        keys: list[KeyRecord],
+        roles: Sequence[RoleRecord] = (),
     ) -> None:
         try:
             with self._tx() as conn:
                 conn.execute(insert(tenants).values(**tenant_values(tenant)))
+                for r in roles:
+                    conn.execute(insert(realm_roles).values(**role_values(r)))
                 for c in client_list:
+                    ensure_roles(conn, c.tenant, c.roles, c.created_at)
                     conn.execute(insert(clients).values(**client_values(c)))
                 for k in keys:
                     conn.execute(insert(signing_keys).values(**key_values(k)))
@@ -171,7 +179,7 @@ class SqlStore(CacheReadsMixin, SecurityStoreMixin, ChangeFeedMixin, TokenStateM
     def update_tenant(self, tenant: TenantRecord) -> bool:
         with self._tx() as conn:
             values = tenant_values(tenant)
-            del values["shortcode"], values["created_at"]
+            del values["shortcode"], values["created_at"], values["realm_id"]
             values["version"] = tenant.version + 1
             done = conn.execute(
                 update(tenants)
@@ -187,6 +195,7 @@ class SqlStore(CacheReadsMixin, SecurityStoreMixin, ChangeFeedMixin, TokenStateM
             # Explicit child deletes: SQLite enforces ON DELETE CASCADE only with the pragma.
             conn.execute(delete(clients).where(clients.c.tenant == shortcode))
             conn.execute(delete(signing_keys).where(signing_keys.c.tenant == shortcode))
+            conn.execute(delete(realm_roles).where(realm_roles.c.tenant == shortcode))
             done = conn.execute(delete(tenants).where(tenants.c.shortcode == shortcode))
             if done.rowcount:
                 record_change(conn, shortcode, "tenant", shortcode)
@@ -196,6 +205,7 @@ class SqlStore(CacheReadsMixin, SecurityStoreMixin, ChangeFeedMixin, TokenStateM
     def create_client(self, client: ClientRecord) -> None:
         try:
             with self._tx() as conn:
+                ensure_roles(conn, client.tenant, client.roles, client.created_at)
                 conn.execute(insert(clients).values(**client_values(client)))
                 record_change(conn, client.tenant, "client", client.client_id)
         except IntegrityError:
@@ -213,7 +223,7 @@ class SqlStore(CacheReadsMixin, SecurityStoreMixin, ChangeFeedMixin, TokenStateM
     def update_client(self, client: ClientRecord) -> bool:
         with self._tx() as conn:
             values = client_values(client)
-            del values["tenant"], values["client_id"], values["created_at"]
+            del values["tenant"], values["client_id"], values["created_at"], values["internal_id"]
             values["version"] = client.version + 1
             done = conn.execute(
                 update(clients)
@@ -225,6 +235,7 @@ class SqlStore(CacheReadsMixin, SecurityStoreMixin, ChangeFeedMixin, TokenStateM
                 .values(**values)
             )
             if done.rowcount:
+                ensure_roles(conn, client.tenant, client.roles, client.updated_at)
                 record_change(conn, client.tenant, "client", client.client_id)
             return bool(done.rowcount)
 
@@ -290,46 +301,6 @@ class SqlStore(CacheReadsMixin, SecurityStoreMixin, ChangeFeedMixin, TokenStateM
                 .values(status="retired", verify_until=retire_until)
             )
             self._insert_active_key(conn, new)
-
-    def list_encrypted_secrets(self) -> list[EncryptedSecrets]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(
-                    clients.c.tenant,
-                    clients.c.client_id,
-                    clients.c.secret_enc,
-                    clients.c.previous_secret_enc,
-                ).where(
-                    (clients.c.secret_enc.is_not(None))
-                    | (clients.c.previous_secret_enc.is_not(None))
-                )
-            ).all()
-        return [
-            EncryptedSecrets(
-                r.tenant, r.client_id, _opt_bytes(r.secret_enc), _opt_bytes(r.previous_secret_enc)
-            )
-            for r in rows
-        ]
-
-    def replace_encrypted_material(
-        self, keys: list[KeyRecord], secrets: list[EncryptedSecrets], meta_values: dict[str, bytes]
-    ) -> None:
-        """Swap every ciphertext at once (``keys rewrap``): all of it or nothing."""
-        with self._tx() as conn:
-            for k in keys:
-                conn.execute(
-                    update(signing_keys)
-                    .where(signing_keys.c.tenant == k.tenant, signing_keys.c.kid == k.kid)
-                    .values(private_key_enc=k.private_key_enc)
-                )
-            for c in secrets:
-                conn.execute(
-                    update(clients)
-                    .where(clients.c.tenant == c.tenant, clients.c.client_id == c.client_id)
-                    .values(secret_enc=c.secret_enc, previous_secret_enc=c.previous_secret_enc)
-                )
-            for name, value in meta_values.items():
-                conn.execute(update(meta).where(meta.c.name == name).values(value=value))
 
     def tenants_with_keys_older_than(self, older_than: int, limit: int) -> list[str]:
         with self.engine.connect() as conn:

@@ -1,16 +1,20 @@
-"""SQL storage of the audit trail and of the authentication throttle's shared counters."""
+"""SQL storage of the audit trail, of the authentication throttle's shared counters and of the
+tenants' scheduled key rotation."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, case, delete, insert, select
+from sqlalchemy import Engine, case, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from realmgate.server.storage.models import audit_events, auth_failures
+from realmgate.server.storage.models import audit_events, auth_failures, signing_keys, tenants
 from realmgate.server.storage.records import AuditEvent
 from realmgate.server.storage.sliding import bucket_start, sliding_count
+from realmgate.server.storage.sql_feed import record_change
+
+CHUNK = 500  # keys per statement in IN lists
 
 
 class SecurityStoreMixin:
@@ -32,13 +36,56 @@ class SecurityStoreMixin:
                 )
             )
 
-    def list_audit(self, tenant: str | None = None, limit: int = 100) -> list[AuditEvent]:
-        query = select(audit_events).order_by(audit_events.c.id.desc()).limit(limit)
+    def list_audit(
+        self,
+        tenant: str | None = None,
+        limit: int = 100,
+        *,
+        first: int = 0,
+        actor: str | None = None,
+        action: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+    ) -> list[AuditEvent]:
+        """Newest first, ``first`` skipped; ``action`` ending in ``*`` matches a prefix;
+        ``since`` and ``until`` (Unix seconds) both inclusive."""
+        c = audit_events.c
+        query = select(audit_events).order_by(c.id.desc()).offset(max(0, first)).limit(limit)
         if tenant is not None:
-            query = query.where(audit_events.c.tenant == tenant)
+            query = query.where(c.tenant == tenant)
+        if actor is not None:
+            query = query.where(c.actor == actor)
+        if action is not None and action.endswith("*"):
+            query = query.where(c.action.startswith(action[:-1], autoescape=True))
+        elif action is not None:
+            query = query.where(c.action == action)
+        if since is not None:
+            query = query.where(c.at >= since)
+        if until is not None:
+            query = query.where(c.at <= until)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [_audit(r) for r in rows]
+
+    # scheduled key rotation ---------------------------------------------------
+    def tenants_due_for_rotation(
+        self, now: int, default_period: int, limit: int
+    ) -> list[tuple[str, int]]:
+        """``(tenant, period)`` of the tenants whose active key is older than their rotation
+        period: their own (``TenantRecord.key_rotation_period``) or ``default_period``; a
+        period of 0 never rotates. Oldest keys first."""
+        k = signing_keys.c
+        own = tenants.c.options["key_rotation_period"].as_integer()
+        period = func.coalesce(own, default_period)
+        query = (
+            select(k.tenant, period.label("period"))
+            .join(tenants, tenants.c.shortcode == k.tenant)
+            .where(k.status == "active", period > 0, k.created_at < now - period)
+            .order_by(k.created_at)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [(r.tenant, int(r.period)) for r in conn.execute(query)]
 
     # throttle ---------------------------------------------------------------
     def count_auth_failure(self, key: str, now: float, window: int) -> int:
@@ -108,6 +155,35 @@ class SecurityStoreMixin:
                 select(c.key, c.blocked_until).where(c.marked_at >= since, c.blocked_until > now)
             ).all()
         return {r.key: float(r.blocked_until) for r in rows}
+
+    def marks_with_prefix(self, prefix: str, now: float, limit: int) -> dict[str, float]:
+        """At most ``limit`` marks whose key starts with ``prefix``, still in force at ``now``."""
+        c = auth_failures.c
+        query = (
+            select(c.key, c.blocked_until)
+            .where(c.key.startswith(prefix, autoescape=True), c.blocked_until > now)
+            .order_by(c.key)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return {r.key: float(r.blocked_until) for r in conn.execute(query)}
+
+    def clear_marks(self, keys: Sequence[str]) -> None:
+        """An admin's unblock: the keys' marks end and their failures are forgotten."""
+        ordered = sorted(set(keys))
+        with self.engine.begin() as conn:
+            for i in range(0, len(ordered), CHUNK):
+                chunk = ordered[i : i + CHUNK]
+                conn.execute(delete(auth_failures).where(auth_failures.c.key.in_(chunk)))
+
+    def record_unblocks(self, tenant: str, keys: Sequence[str]) -> None:
+        """Tell every node through the change feed that ``keys`` of ``tenant`` (client ids or
+        source keys) are unblocked (``Throttle.unblocked``)."""
+        if not keys:
+            return
+        with self.engine.begin() as conn:
+            for key in sorted(set(keys)):
+                record_change(conn, tenant, "throttle", key[:128])
 
     def prune_auth_failures(self, older_than: int) -> int:
         """Delete the keys with no failure counted since ``older_than`` and no mark after it."""

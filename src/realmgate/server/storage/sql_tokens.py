@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from realmgate.server.storage.models import changes, revoked_tokens, used_assertions
 from realmgate.server.storage.records import RevokedToken
+from realmgate.server.storage.sql_admin import clear_reveals
 from realmgate.server.storage.sql_feed import record_change
 
 CHANGE_RETENTION_SECONDS = 24 * 3600  # how long feed rows are kept
@@ -65,9 +66,11 @@ class TokenStateMixin:
         return True
 
     def prune_expired(self, now: int) -> int:
-        """Drop revocations and used assertions past their expiry, and old change-feed rows."""
+        """Drop revocations and used assertions past their expiry, and old change-feed rows;
+        destroy the revealable secrets whose window has ended (``clear_expired_reveals``)."""
         with self.engine.begin() as conn:
             n = conn.execute(delete(revoked_tokens).where(revoked_tokens.c.expires_at < now))
             m = conn.execute(delete(used_assertions).where(used_assertions.c.expires_at < now))
             k = conn.execute(delete(changes).where(changes.c.at < now - CHANGE_RETENTION_SECONDS))
-            return int(n.rowcount + m.rowcount + k.rowcount)
+            r = clear_reveals(conn, now)
+            return int(n.rowcount + m.rowcount + k.rowcount) + r
