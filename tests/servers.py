@@ -11,7 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -216,3 +216,25 @@ class Server:
 
     def token_url(self, tenant: str) -> str:
         return f"{self.base_url}/realms/{tenant}/protocol/openid-connect/token"
+
+
+@contextmanager
+def two_nodes(
+    data_dir: Path, backend: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[Server, Server]]:
+    """Two running nodes on one database (a fresh PostgreSQL one, or SQLite in ``data_dir``);
+    the second issues tokens under the first one's issuer, so either takes the other's."""
+    env = env or {}
+    database: AbstractContextManager[str | None] = (
+        postgres_database() if backend == "postgres" else nullcontext(None)
+    )
+    with database as url:
+        a = Server(data_dir, url, extra_env=env)
+        a.start()
+        b = Server(data_dir, url, extra_env={**env, "REALMGATE_ISSUER_BASE_URL": a.base_url})
+        try:
+            b.start()
+            yield a, b
+        finally:
+            b.stop()
+            a.stop()

@@ -73,7 +73,9 @@ def test_a_realm_is_created_disabled_unless_enabled_as_keycloak_does(api: Api) -
         ({"realm": ""}, 400, {"errorMessage": "Realm name cannot be empty"}),
         ({}, 400, {"errorMessage": "Realm name cannot be empty"}),
         ({"realm": "x1", "wrong": "payload"}, 400, "Unrecognized field"),
-        ({"realm": "x1", "clients": [{"clientId": "a"}]}, 400, "'clients'"),
+        # a representation with sub-resources is an import (issue 16): refused naming the path
+        ({"realm": "x1", "clients": [{"clientId": 7}]}, 400, "$.clients[0].clientId: must be"),
+        ({"realm": "x/1", "clients": [{"clientId": "a"}]}, 400, "$.realm: "),
         ({"realm": "x1", "enabled": "maybe"}, 400, "unknown_error"),
         ({"realm": "Not A Shortcode!"}, 400, "errorMessage"),
         ({"realm": "x1", "defaultSignatureAlgorithm": "HS256"}, 400, "errorMessage"),

@@ -21,7 +21,7 @@ import pytest
 from tests.admin_support import AdminHttp, master_admin, unique
 from tests.integration.helpers import poll
 from tests.security.test_throttling import REDIS_URL, addresses, post
-from tests.servers import Credentials, Server, postgres_database
+from tests.servers import Credentials, Server, postgres_database, two_nodes
 
 X = "/admin/realmgate"
 DEADLINE = 60.0
@@ -43,19 +43,8 @@ def nodes(
     env = dict(LIMITS)
     if request.param == "redis":
         env["REALMGATE_REDIS_URL"] = REDIS_URL
-    database: contextlib.AbstractContextManager[str | None] = (
-        postgres_database() if backend == "postgres" else contextlib.nullcontext(None)
-    )
-    with database as url:
-        a = Server(data_dir, url, extra_env=env)
-        a.start()
-        b = Server(data_dir, url, extra_env={**env, "REALMGATE_ISSUER_BASE_URL": a.base_url})
-        try:
-            b.start()
-            yield a, b
-        finally:
-            b.stop()
-            a.stop()
+    with two_nodes(data_dir, backend, env) as pair:
+        yield pair
 
 
 def block(server: Server, creds: Credentials, source: str) -> None:

@@ -50,7 +50,7 @@ def test_tenant_create_with_an_invalid_shortcode(server: Server, shortcode: str)
     stderr = assert_clean_failure(
         server, "tenant", "create", shortcode, message="invalid tenant shortcode"
     )
-    assert "lowercase" in stderr
+    assert "1-63 letters, digits" in stderr
 
 
 def test_failed_tenant_creates_create_nothing(server: Server) -> None:

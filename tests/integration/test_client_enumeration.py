@@ -7,14 +7,13 @@ reader at once; ``test_two_nodes`` covers the feed)."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests.integration.helpers import unique_shortcode
-from tests.servers import Server, postgres_database
+from tests.servers import Server, two_nodes
 
 FEED_SLOW = {"REALMGATE_CACHE_POLL_INTERVAL": "60"}  # the longest allowed
 VARYING = {"date", "x-request-id", "content-length"}
@@ -25,19 +24,8 @@ def nodes(
     backend: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Server, Server]]:
     data_dir = tmp_path_factory.mktemp(f"enumeration-{backend}")
-    database: contextlib.AbstractContextManager[str | None] = (
-        postgres_database() if backend == "postgres" else contextlib.nullcontext(None)
-    )
-    with database as url:
-        a = Server(data_dir, url, extra_env=FEED_SLOW)
-        a.start()
-        b = Server(data_dir, url, extra_env={**FEED_SLOW, "REALMGATE_ISSUER_BASE_URL": a.base_url})
-        try:
-            b.start()
-            yield a, b
-        finally:
-            b.stop()
-            a.stop()
+    with two_nodes(data_dir, backend, FEED_SLOW) as pair:
+        yield pair
 
 
 def post(node: Server, tenant: str, client_id: str, secret: str) -> httpx.Response:

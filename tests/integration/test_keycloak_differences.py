@@ -65,7 +65,7 @@ def test_routes_realmgate_does_not_serve(api: Api, realm: str, method: str, path
     assert r.json() in ({"error": "HTTP 404 Not Found"}, {"error": "HTTP 405 Method Not Allowed"})
 
 
-@pytest.mark.parametrize("name", ["CX Operator", "a", "bad/name", "-x"])
+@pytest.mark.parametrize("name", ["CX Operator", "x" * 64, "bad/name", "-x", "..", "caf\u00e9"])
 def test_realm_names_are_shortcodes(api: Api, name: str) -> None:
     r = api("POST", "", {"realm": name, "enabled": True})
     assert r.status_code == 400, r.text

@@ -5,7 +5,6 @@ client assertions are shared between the nodes.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -37,7 +36,7 @@ from tests.integration.helpers import (
     request_token,
     unique_shortcode,
 )
-from tests.servers import Credentials, Server, postgres_database
+from tests.servers import Credentials, Server, two_nodes
 
 T = TypeVar("T")
 # How long a wait for a change to reach the other node may take before the test gives up: a
@@ -58,19 +57,8 @@ def nodes(
     backend: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Server, Server]]:
     data_dir = tmp_path_factory.mktemp(f"two-nodes-{backend}")
-    database: contextlib.AbstractContextManager[str | None] = (
-        postgres_database() if backend == "postgres" else contextlib.nullcontext(None)
-    )
-    with database as url:
-        a = Server(data_dir, url)
-        a.start()
-        b = Server(data_dir, url, extra_env={"REALMGATE_ISSUER_BASE_URL": a.base_url})
-        try:
-            b.start()
-            yield a, b
-        finally:
-            b.stop()
-            a.stop()
+    with two_nodes(data_dir, backend) as pair:
+        yield pair
 
 
 @pytest.fixture(scope="module")

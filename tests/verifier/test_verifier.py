@@ -11,6 +11,7 @@ from joserfc import jwt as joserfc_jwt
 
 from realmgate.jose import KeyPair, generate_key
 from realmgate.verifier import (
+    DEFAULT_ALGORITHMS,
     AccessTokenClaims,
     InsufficientScopeError,
     InvalidTokenError,
@@ -264,7 +265,7 @@ def test_verifier_with_its_own_cache_closes_it(rsa_key: KeyPair) -> None:
         assert own.cache.ttl == 300
         assert own.cache.min_refetch_interval == 30
         assert own.policy.leeway == 30
-        assert own.policy.algorithms == {"RS256", "ES256", "EdDSA"}
+        assert own.policy.algorithms == DEFAULT_ALGORITHMS
         assert own.policy.max_token_bytes == 8192
     assert own.cache._client.is_closed
 

@@ -24,7 +24,8 @@ def tenant_create(
     shortcode: Tenant,
     name: Annotated[str | None, typer.Option(help="Display name.")] = None,
     algorithm: Annotated[
-        str | None, typer.Option("--algorithm", help="RS256 (default), ES256 or EdDSA.")
+        str | None,
+        typer.Option("--algorithm", help="RS256 (default), RS/PS/ES 256/384/512 or EdDSA."),
     ] = None,
     client_id: Annotated[
         str | None, typer.Option("--client-id", help="Default: <shortcode>-admin.")

@@ -37,7 +37,8 @@ def keys_list(tenant: Tenant, as_json: JsonFlag = False, *, target: Target) -> N
 def keys_rotate(
     tenant: Tenant,
     algorithm: Annotated[
-        str | None, typer.Option("--algorithm", help="Switch algorithm (RS256, ES256, EdDSA).")
+        str | None,
+        typer.Option("--algorithm", help="Switch algorithm (RS/PS/ES 256/384/512, EdDSA)."),
     ] = None,
     emergency: Annotated[
         bool,

@@ -11,6 +11,8 @@ from realmgate import __version__
 from realmgate.cli.admin_cmds import tenant_app
 from realmgate.cli.client_cmds import client_app
 from realmgate.cli.context import DatabaseUrl, DataDir, make_settings, runtime
+from realmgate.cli.export_cmds import export_app
+from realmgate.cli.import_cmds import import_app
 from realmgate.cli.keys_cmds import audit_app, keys_app
 from realmgate.cli.master_cmds import admin_app
 from realmgate.cli.output import console
@@ -34,10 +36,12 @@ app.add_typer(client_app, name="client")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(admin_app, name="admin")
+app.add_typer(import_app, name="import")
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.command("token")(token)
 app.add_typer(api_app, name="api")
+app.add_typer(export_app, name="export")
 
 
 @config_app.command("docs")

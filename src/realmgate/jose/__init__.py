@@ -7,7 +7,10 @@ from realmgate.jose.keys import (
     SUPPORTED_ALGORITHMS,
     KeyPair,
     generate_key,
+    key_type,
+    keycloak_kid,
     load_private_key,
+    pair_from_private_key,
     public_jwk,
 )
 from realmgate.jose.tokens import TokenDecodeError, decode_verified, peek_header, sign
@@ -18,7 +21,10 @@ __all__ = [
     "TokenDecodeError",
     "decode_verified",
     "generate_key",
+    "key_type",
+    "keycloak_kid",
     "load_private_key",
+    "pair_from_private_key",
     "peek_header",
     "public_jwk",
     "sign",

@@ -1,14 +1,22 @@
-"""Signing keys: generation, PEM (de)serialisation, public JWKs (RFC 7517, kid per RFC 7638)."""
+"""Signing keys: generation, PEM (de)serialisation, public JWKs (RFC 7517).
+
+A generated key's kid is its RFC 7638 thumbprint; keys imported from Keycloak keep the kid
+Keycloak gave them (:func:`keycloak_kid`).
+"""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
@@ -39,8 +47,36 @@ def eddsa_name_allowed(alg: object) -> contextlib.AbstractContextManager[None]:
     return _eddsa_quietly() if alg == "EdDSA" else contextlib.nullcontext()
 
 
-SUPPORTED_ALGORITHMS: tuple[str, ...] = ("RS256", "ES256", "EdDSA")
+SUPPORTED_ALGORITHMS: tuple[str, ...] = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+)
 RSA_BITS = 2048
+# ECDSA algorithm -> its curve (RFC 7518 §3.4), as JWK "crv" and as cryptography names it.
+EC_CURVES: dict[str, tuple[str, str]] = {
+    "ES256": ("P-256", "secp256r1"),
+    "ES384": ("P-384", "secp384r1"),
+    "ES512": ("P-521", "secp521r1"),
+}
+
+
+def key_type(alg: str) -> str:
+    """The JWK ``kty`` an algorithm signs with ("RSA", "EC", "OKP"); ValueError if unsupported."""
+    if alg not in SUPPORTED_ALGORITHMS:
+        raise ValueError(
+            f"unsupported signing algorithm {alg!r}; choose one of {SUPPORTED_ALGORITHMS}"
+        )
+    if alg.startswith(("RS", "PS")):
+        return "RSA"
+    return "EC" if alg in EC_CURVES else "OKP"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +100,12 @@ class KeyPair:
 
 
 def _new_key(alg: str) -> AnyKey:
-    if alg == "RS256":
+    kty = key_type(alg)
+    if kty == "RSA":
         return RSAKey.generate_key(RSA_BITS)
-    if alg == "ES256":
-        return ECKey.generate_key("P-256")
-    if alg == "EdDSA":
-        return OKPKey.generate_key("Ed25519")
-    raise ValueError(f"unsupported signing algorithm {alg!r}; choose one of {SUPPORTED_ALGORITHMS}")
+    if kty == "EC":
+        return ECKey.generate_key(EC_CURVES[alg][0])
+    return OKPKey.generate_key("Ed25519")
 
 
 def generate_key(alg: str) -> KeyPair:
@@ -81,15 +116,50 @@ def generate_key(alg: str) -> KeyPair:
 
 def load_private_key(pem: bytes, alg: str, kid: str) -> KeyPair:
     key: AnyKey
-    if alg == "RS256":
+    kty = key_type(alg)
+    if kty == "RSA":
         key = RSAKey.import_key(pem)
-    elif alg == "ES256":
+    elif kty == "EC":
         key = ECKey.import_key(pem)
-    elif alg == "EdDSA":
-        key = OKPKey.import_key(pem)
     else:
-        raise ValueError(f"unsupported signing algorithm {alg!r}")
+        key = OKPKey.import_key(pem)
     return KeyPair(kid=kid, alg=alg, key=key)
+
+
+def pair_from_private_key(private: object, alg: str, kid: str) -> KeyPair:
+    """A :class:`KeyPair` over a cryptography private key, if it fits ``alg`` (type and curve).
+
+    Raises ValueError otherwise (never showing key material)."""
+    kty = key_type(alg)
+    key: AnyKey
+    if kty == "RSA" and isinstance(private, rsa.RSAPrivateKey):
+        key = RSAKey.import_key(private)
+    elif (
+        kty == "EC"
+        and isinstance(private, ec.EllipticCurvePrivateKey)
+        and private.curve.name == EC_CURVES[alg][1]
+    ):
+        key = ECKey.import_key(private)
+    elif kty == "OKP" and isinstance(private, ed25519.Ed25519PrivateKey):
+        key = OKPKey.import_key(private)
+    else:
+        raise ValueError(f"the signing key of kid {kid!r} does not fit {alg!r}")
+    return KeyPair(kid=kid, alg=alg, key=key)
+
+
+def keycloak_kid(public_key: object) -> str:
+    """The kid Keycloak gives a key: unpadded base64url of SHA-256 over the DER
+    SubjectPublicKeyInfo (Java's ``PublicKey.getEncoded()``), per ``KeyUtils.createKeyId`` in
+    keycloak/keycloak common/src/main/java/org/keycloak/common/util/KeyUtils.java. It is not
+    the RFC 7638 thumbprint."""
+    if not isinstance(
+        public_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+    ):
+        raise ValueError("not an RSA, EC or Ed25519 public key")
+    der = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode("ascii")
 
 
 def public_jwk(key: AnyKey, kid: str, alg: str) -> dict[str, Any]:

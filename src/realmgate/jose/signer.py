@@ -2,8 +2,12 @@
 
 A JWS is ``b64(header) "." b64(payload) "." b64(signature)`` (RFC 7515 §7.1). The protected
 header of a key never changes, so it is encoded once per ``typ``; each token then costs one
-JSON encoding of its claims and one signature. ES256 signatures are the fixed-width
-``r || s`` of RFC 7518 §3.4, not DER. Verification stays with joserfc.
+JSON encoding of its claims and one signature. ECDSA signatures are the fixed-width
+``r || s`` of RFC 7518 §3.4, not DER; RSASSA-PSS (PS256/384/512) uses MGF1 with the same hash
+and a salt as long as the hash (RFC 7518 §3.5). Verification stays with joserfc.
+
+RS256 and ES256 (and EdDSA) keep their own branches first: the other algorithms, which come
+with keys imported from Keycloak, are looked up after them and cost nothing on their path.
 """
 
 from __future__ import annotations
@@ -21,6 +25,14 @@ Sign = Callable[[bytes], bytes]
 _SHA256 = hashes.SHA256()
 _ES256 = ec.ECDSA(_SHA256)
 _PKCS1 = padding.PKCS1v15()
+
+_HASHES: dict[str, hashes.HashAlgorithm] = {
+    "256": hashes.SHA256(),
+    "384": hashes.SHA384(),
+    "512": hashes.SHA512(),
+}
+# ES384 and ES512: curve name (cryptography's) and the byte width of r and s.
+_EC_CURVES = {"ES384": ("secp384r1", 48), "ES512": ("secp521r1", 66)}
 
 
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
@@ -48,6 +60,33 @@ def signer_for(alg: str, private_key: object) -> Sign:
         return es256
     if alg == "EdDSA" and isinstance(private_key, ed25519.Ed25519PrivateKey):
         return private_key.sign
+    return _other_signer(alg, private_key)
+
+
+def _other_signer(alg: str, private_key: object) -> Sign:
+    """RS384/RS512, PS256/384/512, ES384/ES512 (keys imported from Keycloak, mostly)."""
+    digest = _HASHES.get(alg[2:])
+    if digest is None:
+        raise ValueError(f"the key does not fit the algorithm {alg!r}")
+    if alg in ("RS384", "RS512") and isinstance(private_key, rsa.RSAPrivateKey):
+        key_rs = private_key
+        return lambda data: key_rs.sign(data, _PKCS1, digest)
+    if alg.startswith("PS") and isinstance(private_key, rsa.RSAPrivateKey):
+        key_ps = private_key
+        pss = padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size)
+        return lambda data: key_ps.sign(data, pss, digest)
+    if alg in _EC_CURVES and isinstance(private_key, ec.EllipticCurvePrivateKey):
+        curve, width = _EC_CURVES[alg]
+        if private_key.curve.name != curve:
+            raise ValueError(f"{alg} needs a {curve} key")
+        key_ec = private_key
+        ecdsa = ec.ECDSA(digest)
+
+        def es(data: bytes) -> bytes:
+            r, s = decode_dss_signature(key_ec.sign(data, ecdsa))
+            return r.to_bytes(width, "big") + s.to_bytes(width, "big")
+
+        return es
     raise ValueError(f"the key does not fit the algorithm {alg!r}")
 
 

@@ -30,7 +30,11 @@ PublicKey = RSAKey | ECKey | OKPKey
 # (issuer, kid) -> (key, its algorithm), or None when the issuer has no such key.
 KeyResolver = Callable[[str, str], tuple[PublicKey, str] | None]
 
-DEFAULT_ALGORITHMS: frozenset[str] = frozenset({"RS256", "ES256", "EdDSA"})
+# Every asymmetric algorithm a realm (realmgate's, or Keycloak's imported one) signs with;
+# never ``none`` nor HMAC. A resource server may narrow it.
+DEFAULT_ALGORITHMS: frozenset[str] = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
 MAX_TOKEN_BYTES = 8192
 ACCEPTED_TYP = frozenset({"jwt", "at+jwt", "application/at+jwt"})
 _FORBIDDEN_ALGS = frozenset({"none", "HS256", "HS384", "HS512"})

@@ -142,7 +142,7 @@ class Verifier(_VerifierBase[JwksCache]):
         audience: a value ``aud`` must contain; ``None`` explicitly skips the check.
         roles, scopes: required of every token (``realm_access.roles`` and ``scope``).
         leeway: seconds of clock skew tolerated on ``exp``, ``nbf`` and ``iat`` (default 30).
-        algorithms: the allow-list (default RS256, ES256, EdDSA); ``none`` and HMAC
+        algorithms: the allow-list (default RS/PS/ES 256/384/512 and EdDSA); ``none`` and HMAC
             algorithms are refused here.
         max_token_bytes: longer tokens are refused unparsed (default 8192).
         cache: the :class:`JwksCache` to use; by default one of its own (TTL 300 s, refetch

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from realmgate.server.admin_api import clients, realms, roles, users
+from realmgate.server.admin_api import clients, realm_import, realms, roles, users
 
 # The Keycloak-compatible routes; app.py adds the /admin/realmgate extensions beside them.
 keycloak_routes: list[BaseRoute] = [
     *realms.routes,
+    *realm_import.routes,
     *clients.routes,
     *roles.routes,
     *users.routes,

@@ -5,7 +5,8 @@ and client scopes), as ``RealmsAdminResource``/``RealmAdminResource`` answer the
   form); those it only administers partly come back as ``{"realm": name}``; none -> 403.
 - ``POST /admin/realms`` (master ``admin`` or ``create-realm``): 201, ``Location``, empty body;
   a realm is created disabled unless the representation says ``"enabled": true``, as Keycloak
-  does. It gets a signing key and no client.
+  does. It gets a signing key and no client. A representation with sub-resources (clients,
+  roles, users, components, ...) is a realm import (:mod:`.realm_import`).
 - ``GET /admin/realms/{realm}``: view-realm; a caller with other admin roles of the realm gets
   ``{"realm": name}`` (``requireViewRealmNameList``).
 - ``PUT``: manage-realm, the non-null fields are applied (partial update); 204.
@@ -29,6 +30,7 @@ from realmgate.server.admin_api.common import (
 )
 from realmgate.server.admin_api.errors import admin_endpoint, bad_request, forbidden
 from realmgate.server.admin_api.params import query_bool, read_object
+from realmgate.server.admin_api.realm_import import has_imports, import_realm
 from realmgate.server.admin_api.reps_realm import (
     REALM,
     client_scopes_rep,
@@ -60,6 +62,8 @@ async def create_realm(request: Request) -> Response:
     caller = await admin_caller(request)
     require(caller, "", "create-realm")
     rep = await read_object(request, REALM)
+    if has_imports(rep):  # a full realm representation: the importer
+        return await import_realm(request, caller, rep)
     given = realm_input(rep)
     if not given.realm or not given.realm.strip():
         raise bad_request("Realm name cannot be empty")

@@ -4,7 +4,8 @@ ClientScopeRepresentation, to and from realmgate's records.
 A realm field realmgate acts on maps to a :class:`TenantRecord` field; the other fields
 Keycloak's RealmRepresentation has are kept in ``TenantRecord.extra`` and echoed; the
 sub-resources a full realm import carries (``users``, ``clients``, ``roles``, ...) are refused
-with a 400 naming the field when not empty (create them through their own endpoints).
+by :func:`realm_input` with a 400 naming the field when not empty (an update); a ``POST
+/admin/realms`` that carries them is a realm import (:mod:`.realm_import`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
+from realmgate.jose.keys import EC_CURVES, key_type
 from realmgate.server.admin_api.errors import bad_request
 from realmgate.server.admin_api.params import (
     check_fields,
@@ -272,9 +274,14 @@ def role_refs(items: list[dict[str, Any]]) -> list[tuple[str | None, str]]:
 
 # keys and client scopes -------------------------------------------------------------------
 
-_PROVIDERS = {"RS256": "rsa-generated", "ES256": "ecdsa-generated", "EdDSA": "eddsa-generated"}
-_TYPES = {"RS256": "RSA", "ES256": "EC", "EdDSA": "OKP"}
 _STATUS = {"active": "ACTIVE", "retired": "PASSIVE", "revoked": "DISABLED"}
+
+
+def _key_type(alg: str) -> str:
+    try:
+        return key_type(alg)
+    except ValueError:
+        return "RSA"
 
 
 def stable_id(realm_id: str, name: str) -> str:
@@ -288,14 +295,13 @@ def stable_id(realm_id: str, name: str) -> str:
 
 def _public_key(key: KeyRecord) -> str | None:
     try:
-        if key.alg == "RS256":
+        kty = key_type(key.alg)
+        if kty == "RSA":
             der = RSAKey.import_key(key.public_jwk).as_der(private=False)
-        elif key.alg == "ES256":
+        elif kty == "EC":
             der = ECKey.import_key(key.public_jwk).as_der(private=False)
-        elif key.alg == "EdDSA":
-            der = OKPKey.import_key(key.public_jwk).as_der(private=False)
         else:
-            return None
+            der = OKPKey.import_key(key.public_jwk).as_der(private=False)
     except Exception:  # a key this version cannot read: its metadata without the key
         return None
     return base64.b64encode(der).decode("ascii")
@@ -313,7 +319,7 @@ def keys_rep(tenant: TenantRecord, keys: list[KeyRecord]) -> dict[str, Any]:
             "providerPriority": 100,
             "kid": key.kid,
             "status": _STATUS.get(key.status, "DISABLED"),
-            "type": _TYPES.get(key.alg, "RSA"),
+            "type": _key_type(key.alg),
             "algorithm": key.alg,
             "use": "SIG",
         }
@@ -322,8 +328,8 @@ def keys_rep(tenant: TenantRecord, keys: list[KeyRecord]) -> dict[str, Any]:
             item["publicKey"] = public
         if key.verify_until is not None:
             item["validTo"] = key.verify_until * 1000
-        if key.alg == "ES256":
-            item["curve"] = "P-256"
+        if key.alg in EC_CURVES:
+            item["curve"] = EC_CURVES[key.alg][0]
         elif key.alg == "EdDSA":
             item["curve"] = "Ed25519"
         items.append(item)

@@ -62,7 +62,7 @@ class RealmAdmin(ClientFieldsAdmin):
     def _check_shortcode(self, shortcode: str) -> None:
         if not is_shortcode(shortcode):
             raise AdminError(
-                f"invalid tenant shortcode {shortcode[:70]!r}: use 2-63 lowercase letters, digits "
+                f"invalid tenant shortcode {shortcode[:70]!r}: use 1-63 letters, digits, '.', '_' "
                 "and '-', starting with a letter or digit"
             )
 

@@ -24,7 +24,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, OctKey
 
-from realmgate.jose.keys import eddsa_name_allowed
+from realmgate.jose.keys import SUPPORTED_ALGORITHMS, eddsa_name_allowed
 from realmgate.server.core.realms import Directory, Realm
 from realmgate.server.storage.records import ClientRecord
 from realmgate.verifier import DEFAULT_LEEWAY, AsyncJwksCache, TimeClaimError, check_time_claims
@@ -34,7 +34,8 @@ MAX_ASSERTION_LIFETIME = 3600
 MAX_ASSERTION_AGE = 300
 LEEWAY = DEFAULT_LEEWAY
 MAX_ASSERTION_BYTES = 8192
-ASYMMETRIC_ALGS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA")
+# As Keycloak's client-jwt authenticator: RS, PS and ES at 256/384/512, and EdDSA.
+ASYMMETRIC_ALGS = SUPPORTED_ALGORITHMS
 HMAC_ALGS = ("HS256", "HS384", "HS512")
 
 

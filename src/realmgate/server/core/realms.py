@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
-from realmgate.jose import KeyPair
+from realmgate.jose import KeyPair, pair_from_private_key
 from realmgate.server.core.cache import BatchLoader, TtlLru
 from realmgate.server.core.deny_list import DenyList
 from realmgate.server.settings import Settings
@@ -152,8 +152,8 @@ def _signing_key(pem: bytes, alg: str, kid: str) -> KeyPair:
         key = ECKey.import_key(private)
     elif alg == "EdDSA" and isinstance(private, ed25519.Ed25519PrivateKey):
         key = OKPKey.import_key(private)
-    else:
-        raise ValueError(f"the signing key of kid {kid!r} does not fit {alg!r}")
+    else:  # RS384/512, PS*, ES384/512 (imported keys): checked there, or ValueError
+        return pair_from_private_key(private, alg, kid)
     return KeyPair(kid=kid, alg=alg, key=key)
 
 

@@ -84,9 +84,17 @@ def access_token_claims(
 
 def _admin_roles(claims: dict[str, Any], client: ClientRecord) -> None:
     """A client's roles of its realm's ``realm-management`` client, where Keycloak puts them
-    (the admin API reads them from the token)."""
+    (the admin API reads them from the token), beside the roles of other clients a Keycloak
+    import carried (``claims["resource_access"]``, written by the importer only: admin writes
+    refuse the reserved claim; ``realm-management`` there is never honoured)."""
+    imported = client.claims.get("resource_access")
+    access: dict[str, Any] = {}
+    if isinstance(imported, dict):
+        access = {k: v for k, v in imported.items() if k != "realm-management"}
     if client.admin_roles:
-        claims["resource_access"] = {"realm-management": {"roles": list(client.admin_roles)}}
+        access["realm-management"] = {"roles": list(client.admin_roles)}
+    if access:
+        claims["resource_access"] = access
 
 
 PER_TOKEN = ("exp", "iat", "jti")

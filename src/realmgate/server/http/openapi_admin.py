@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from realmgate.jose import SUPPORTED_ALGORITHMS
+
 KC_ERROR = {
     "type": "object",
     "description": "Keycloak's error bodies: {error[, error_description]} or {errorMessage}.",
@@ -33,7 +35,7 @@ REALM = {
         "enabled": _BOOL,
         "accessTokenLifespan": _INT,
         "notBefore": _INT,
-        "defaultSignatureAlgorithm": {"type": "string", "enum": ["RS256", "ES256", "EdDSA"]},
+        "defaultSignatureAlgorithm": {"type": "string", "enum": list(SUPPORTED_ALGORITHMS)},
         "defaultLocale": _STR,
         "attributes": _ATTRS,
     },
@@ -188,6 +190,23 @@ _CREATED = {
 }
 
 
+PARTIAL_RESULTS: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "overwritten": {"type": "integer"},
+        "added": {"type": "integer"},
+        "skipped": {"type": "integer"},
+        "results": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": dict.fromkeys(("action", "resourceType", "resourceName", "id"), _STR),
+            },
+        },
+    },
+}
+
+
 def admin_paths() -> dict[str, Any]:
     realms = "/admin/realms"
     realm = realms + "/{realm}"
@@ -203,7 +222,13 @@ def admin_paths() -> dict[str, Any]:
     return {
         realms: {
             "get": _op("Realms the caller administers", [BRIEF], {"200": _json({}, "Realms")}),
-            "post": _op("Create a realm", [], _CREATED, *_WRITE, body=REALM),
+            "post": _op(
+                "Create a realm (a full representation imports it)",
+                [],
+                _CREATED,
+                *_WRITE,
+                body=REALM,
+            ),
         },
         realm: {
             "get": _op("A realm", [R], {"200": _json(REALM, "The realm")}),
@@ -212,6 +237,16 @@ def admin_paths() -> dict[str, Any]:
         },
         realm + "/keys": {
             "get": _op("Signing key metadata", [R], {"200": _json(KEYS, "Keys")}),
+        },
+        realm + "/partialImport": {
+            "post": _op(
+                "Import clients, realm roles and service accounts (ifResourceExists FAIL, SKIP "
+                "or OVERWRITE)",
+                [R],
+                {"200": _json(PARTIAL_RESULTS, "PartialImportResults")},
+                *_WRITE,
+                body={"type": "object"},
+            ),
         },
         realm + "/client-scopes": {
             "get": _op("Client scopes", [R], {"200": _json(CLIENT_SCOPES, "Scopes")}),

@@ -102,6 +102,32 @@ class Store(Protocol):
         """Delete a role and take it from every client holding it (a change row each)."""
         ...
 
+    # realm imports (Keycloak exports, partialImport): one transaction each
+    def import_realm(
+        self,
+        tenant: TenantRecord,
+        roles: Sequence[RoleRecord],
+        client_list: Sequence[ClientRecord],
+        keys: Sequence[KeyRecord],
+        *,
+        overwrite: bool = False,
+    ) -> bool:
+        """Write a whole realm; True when it replaced one (``overwrite``), DuplicateError when
+        it exists and ``overwrite`` is false or an id conflicts (nothing written)."""
+        ...
+
+    def import_into_realm(
+        self,
+        tenant: str,
+        roles: Sequence[RoleRecord],
+        client_list: Sequence[ClientRecord],
+        *,
+        replace_clients: Sequence[str] = (),
+    ) -> None:
+        """Roles upserted, ``replace_clients`` deleted, ``client_list`` inserted, at once.
+        KeyError: no such tenant; DuplicateError: a client exists (nothing written)."""
+        ...
+
     # signing keys
     def list_keys(self, tenant: str) -> list[KeyRecord]: ...
     def rotate_keys(self, tenant: str, new: KeyRecord, retire_until: int) -> None:

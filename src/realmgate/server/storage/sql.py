@@ -52,6 +52,7 @@ from realmgate.server.storage.rows import (
 )
 from realmgate.server.storage.sql_admin import AdminStoreMixin, ensure_roles
 from realmgate.server.storage.sql_feed import ChangeFeedMixin, record_change
+from realmgate.server.storage.sql_import import ImportStoreMixin
 from realmgate.server.storage.sql_reads import CacheReadsMixin
 from realmgate.server.storage.sql_security import SecurityStoreMixin
 from realmgate.server.storage.sql_tokens import TokenStateMixin
@@ -118,7 +119,12 @@ def _ping_when_idle(engine: Engine) -> None:
 
 
 class SqlStore(
-    AdminStoreMixin, CacheReadsMixin, SecurityStoreMixin, ChangeFeedMixin, TokenStateMixin
+    AdminStoreMixin,
+    ImportStoreMixin,
+    CacheReadsMixin,
+    SecurityStoreMixin,
+    ChangeFeedMixin,
+    TokenStateMixin,
 ):
     """The :class:`Store` on a SQLAlchemy engine (SQLite or PostgreSQL)."""
 
