@@ -5,33 +5,15 @@ periods."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 
-import pytest
-import redis
-
 from realmgate.server.core.throttle import FailureCounters, client_key, source_tag
-from realmgate.server.redis_counters import RedisCounters
 from realmgate.server.storage.records import AuditEvent
 from realmgate.server.storage.sql import SqlStore
 from tests.storage.test_contract import key, tenant
-from tests.storage.test_throttle_counters import REDIS_URL
+from tests.storage.test_throttle_counters import counters
 
-
-@pytest.fixture(params=["store", "redis"])
-def counters(request: pytest.FixtureRequest, store: SqlStore) -> Iterator[FailureCounters]:
-    if request.param == "store":
-        yield store
-        return
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        raise RuntimeError(f"Redis is required for the tests at {REDIS_URL}: {exc}") from exc
-    c = RedisCounters(REDIS_URL, prefix=f"test:{uuid.uuid4().hex}:")
-    yield c
-    c.close()
+__all__ = ["counters"]  # the fixture: SQL store and Redis
 
 
 def test_audit_filters_and_paging(store: SqlStore) -> None:
