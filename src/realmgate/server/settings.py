@@ -209,6 +209,50 @@ class Settings(SettingsBase):
         "the command that makes a new secret is printed instead); 'stdout' whatever standard "
         "output is (for scripts and tests that capture it).",
     )
+    console_enabled: bool = Field(
+        True,
+        description="Serve the admin console (HTML pages for operators) under console_path.",
+    )
+    console_path: str = Field(
+        "/admin/console",
+        pattern=r"^(/[A-Za-z0-9_-]+)+$",
+        description="URL path of the admin console: starts with '/', no trailing slash, "
+        "letters, digits, '/', '_' and '-' only.",
+    )
+    console_session_idle: int = Field(
+        1800,
+        ge=2,
+        le=86_400,
+        description="Seconds after which an unused console session ends (the operator signs "
+        "in again).",
+    )
+    console_session_absolute: int = Field(
+        43_200,
+        ge=60,
+        le=604_800,
+        description="Seconds after sign-in at which a console session ends however much it "
+        "is used.",
+    )
+    console_require_totp: bool = Field(
+        False,
+        description="Every operator must use a second factor (TOTP): one without it is led "
+        "to enrol right after the password and reaches nothing else until done.",
+    )
+    bootstrap_operator: bool = Field(
+        True,
+        description="On an empty database, create the console operator 'admin' (role admin) "
+        "with a generated password and print it as the admin client's credentials are "
+        "printed (terminal only, see bootstrap_demo_secret). `realmgate operator add` makes "
+        "more.",
+    )
+    traffic_flush_interval: float = Field(
+        10.0,
+        gt=0,
+        le=60,
+        description="Seconds between writes of each worker's per-tenant token and failed "
+        "authentication counts to the database (the console dashboard's chart); the counts "
+        "are charted in the minute of the write.",
+    )
     max_body_bytes: int = Field(
         65536, ge=1024, description="Largest request body accepted; larger ones get 413."
     )

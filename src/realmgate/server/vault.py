@@ -50,6 +50,17 @@ class Vault:
         aad = f"client-reveal:{client.tenant}:{client.client_id}:{until}".encode()
         return self.aead.decrypt(blob, aad).decode()
 
+    def encrypt_totp_secret(self, username: str, secret: bytes) -> bytes:
+        """A console operator's TOTP secret, bound to the operator's name."""
+        return self.aead.encrypt(secret, totp_aad(username))
+
+    def decrypt_totp_secret(self, username: str, blob: bytes) -> bytes:
+        return self.aead.decrypt(blob, totp_aad(username))
+
+
+def totp_aad(username: str) -> bytes:
+    return f"operator-totp:{username}".encode()
+
 
 def load_master_key(settings: Settings, *, initialized: bool) -> bytes:
     if settings.master_key is not None:
@@ -78,8 +89,8 @@ def open_vault(settings: Settings, store: Store) -> Vault:
 
 
 def rewrap(store: Store, old: Vault, new_key: bytes) -> tuple[int, int]:
-    """Re-encrypt every signing key, every kept client secret and the pepper under
-    ``new_key``, in one transaction. Returns (keys, client secrets) moved.
+    """Re-encrypt every signing key, every kept client secret, every operator's TOTP secret
+    and the pepper under ``new_key``, in one transaction. Returns (keys, client secrets) moved.
 
     Run it with every node stopped, then give the nodes the new master key: a node still
     holding the old key cannot decrypt what it loads afterwards."""
@@ -106,11 +117,18 @@ def rewrap(store: Store, old: Vault, new_key: bytes) -> tuple[int, int]:
                 c, secret_enc=move(c.secret_enc), previous_secret_enc=move(c.previous_secret_enc)
             )
         )
+    totp = {
+        o.username: new.encrypt(
+            old.decrypt_totp_secret(o.username, o.totp_secret_enc), totp_aad(o.username)
+        )
+        for o in store.list_operators()
+        if o.totp_secret_enc is not None
+    }
     stored_pepper = store.get_meta(PEPPER)
     if stored_pepper is None:
         raise MasterKeyError("this database has no pepper: nothing to rewrap")
     pepper = new.encrypt(old.aead.decrypt(stored_pepper, PEPPER_AAD), PEPPER_AAD)
-    store.replace_encrypted_material(keys, secrets_, {PEPPER: pepper})
+    store.replace_encrypted_material(keys, secrets_, {PEPPER: pepper}, totp)
     return len(keys), len(secrets_)
 
 

@@ -75,10 +75,12 @@ class Admin(RealmAdmin):
         client_id: str | None = None,
     ) -> IssuedCredentials:
         """Onboard a tenant: its realm, a signing key and a ``tenant-admin`` client."""
-        self._check_shortcode(shortcode)
+        self.check_shortcode(shortcode)
+        if name is not None:
+            self.check_tenant_name(name)
         alg = self._check_alg(signing_alg)
         client_id = client_id or f"{shortcode}-admin"
-        self._check_client_id(client_id)
+        self.check_client_id(client_id)
         now = self._now()
         tenant = self._new_tenant(shortcode, name, alg, now)
         client, secret = self._new_client(shortcode, client_id, (TENANT_ADMIN_ROLE,), now)
@@ -86,7 +88,7 @@ class Admin(RealmAdmin):
             self.store.create_tenant(tenant, [client], [self._new_key(shortcode, alg, now)])
         except DuplicateError:
             raise Conflict(f"tenant {shortcode!r} exists already") from None
-        self._audit("tenant.created", shortcode, shortcode, algorithm=alg, client=client_id)
+        self.audit("tenant.created", shortcode, shortcode, algorithm=alg, client=client_id)
         return IssuedCredentials(shortcode, client_id, secret, client.internal_id, client.sub)
 
     def list_tenants(self) -> list[TenantRecord]:
@@ -111,7 +113,7 @@ class Admin(RealmAdmin):
             except ConfigError as exc:
                 raise AdminError(str(exc)) from None
             if self.store.update_tenant(updated):
-                self._audit(
+                self.audit(
                     "tenant.configured",
                     shortcode,
                     shortcode,
@@ -157,7 +159,7 @@ class Admin(RealmAdmin):
             now = self._now()
             tenant = replace(self.get_tenant(shortcode), not_before=now, updated_at=now)
             if self.store.update_tenant(tenant):
-                self._audit("tenant.tokens_revoked", shortcode, shortcode, notBefore=now)
+                self.audit("tenant.tokens_revoked", shortcode, shortcode, notBefore=now)
                 return now
         raise Conflict(f"tenant {shortcode!r} is being changed concurrently; try again")
 
@@ -167,7 +169,7 @@ class Admin(RealmAdmin):
             raise AdminError("The realm master cannot be deleted")
         if not self.store.delete_tenant(shortcode):
             raise NotFound(f"unknown tenant {shortcode!r}")
-        self._audit("tenant.deleted", shortcode, shortcode)
+        self.audit("tenant.deleted", shortcode, shortcode)
 
     # keys -------------------------------------------------------------------
     def list_keys(self, tenant: str) -> list[KeyRecord]:
@@ -191,7 +193,7 @@ class Admin(RealmAdmin):
         else:
             self.store.rotate_keys(tenant, key, retire_until=now + record.session_max_lifespan)
         action = "key.emergency_rotated" if emergency else "key.rotated"
-        self._audit(action, tenant, key.kid, algorithm=alg)
+        self.audit(action, tenant, key.kid, algorithm=alg)
         return key
 
     def rotate_due_keys(self, period: int, limit: int = 100) -> list[str]:
@@ -209,7 +211,7 @@ class Admin(RealmAdmin):
             retire_until = now + tenant.session_max_lifespan
             if self.store.rotate_keys_if_older(shortcode, key, now - period, retire_until):
                 rotated.append(shortcode)
-                self._audit("key.rotated", shortcode, key.kid, scheduled=True)
+                self.audit("key.rotated", shortcode, key.kid, scheduled=True)
         return rotated
 
 

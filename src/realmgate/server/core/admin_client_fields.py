@@ -62,7 +62,7 @@ class ClientFieldsAdmin(ClientAdmin):
         if new_client_id is not None and new_client_id != client_id:
             raise AdminError("realmgate cannot change a client's clientId")
         try:
-            changes = self._client_fields(
+            changes = self.check_client_fields(
                 realm,
                 name=name,
                 description=description,
@@ -80,14 +80,14 @@ class ClientFieldsAdmin(ClientAdmin):
                 return replace(client, **changes)
             merged = {k: v for k, v in {**client.extra, **extra}.items() if v is not None}
             try:
-                self._client_fields(realm, extra=merged)
+                self.check_client_fields(realm, extra=merged)
             except ConfigError as exc:
                 raise AdminError(str(exc)) from None
             return replace(client, **changes, extra=merged)
 
         updated = self._update_client(tenant, client_id, change)
         changed = sorted([*changes, *(["extra"] if extra is not None else [])])
-        self._audit("client.updated", tenant, client_id, changed=changed)
+        self.audit("client.updated", tenant, client_id, changed=changed)
         return updated
 
     def reveal_secret(self, tenant: str, client_id: str) -> str | None:
@@ -109,7 +109,7 @@ class ClientFieldsAdmin(ClientAdmin):
             destroyed = replace(client, reveal_enc=None, reveal_until=None)
             if self.store.update_client(destroyed):  # only one reader wins it
                 if secret is not None:
-                    self._audit("client.secret_revealed", tenant, client_id)
+                    self.audit("client.secret_revealed", tenant, client_id)
                 return secret
         raise Conflict(f"client {client_id!r} is being changed concurrently; try again")
 
@@ -117,7 +117,7 @@ class ClientFieldsAdmin(ClientAdmin):
         """A new secret at once: the previous one is refused from now on (Keycloak's
         regenerate). The new one is revealable for the reveal window."""
         secret = self._new_secret(tenant, client_id, 0, reveal=True)
-        self._audit("client.secret_regenerated", tenant, client_id)
+        self.audit("client.secret_regenerated", tenant, client_id)
         return secret
 
     def set_admin_roles(
@@ -129,7 +129,7 @@ class ClientFieldsAdmin(ClientAdmin):
         except ConfigError as exc:
             raise AdminError(str(exc)) from None
         updated = self._update_client(tenant, client_id, lambda c: replace(c, admin_roles=checked))
-        self._audit("client.admin_roles_set", tenant, client_id, adminRoles=list(checked))
+        self.audit("client.admin_roles_set", tenant, client_id, adminRoles=list(checked))
         return updated
 
 

@@ -80,7 +80,7 @@ class ClientAdmin:
     def _now(self) -> int:
         return int(self.clock())
 
-    def _audit(self, action: str, tenant: str, target: str, **details: Any) -> None:
+    def audit(self, action: str, tenant: str, target: str, **details: Any) -> None:
         """Record an admin change in the audit table and as a log line. Never a secret."""
         if self.source is not None:
             details["source"] = self.source
@@ -101,7 +101,7 @@ class ClientAdmin:
             raise NotFound(f"unknown tenant {shortcode[:70]!r}")
         return tenant
 
-    def _check_client_id(self, client_id: str) -> None:
+    def check_client_id(self, client_id: str) -> None:
         if not is_client_id(client_id):
             raise AdminError(
                 f"invalid client id {client_id[:70]!r}: use 1-128 letters, digits, '.', '_' "
@@ -135,7 +135,7 @@ class ClientAdmin:
         )
         return record, secret
 
-    def _client_fields(
+    def check_client_fields(
         self,
         realm: TenantRecord,
         *,
@@ -213,7 +213,7 @@ class ClientAdmin:
         also be read once through :meth:`reveal_secret` within the reveal window. Roles the
         realm lacks are created as realm roles."""
         realm = self.get_tenant(tenant)
-        self._check_client_id(client_id)
+        self.check_client_id(client_id)
         if auth_method not in AUTH_METHODS:
             raise AdminError(f"unknown auth method {auth_method!r}: use one of {AUTH_METHODS}")
         if internal_id is not None and not (
@@ -226,7 +226,7 @@ class ClientAdmin:
             jwks = check_jwks(jwks) if jwks is not None else None
             jwks_uri = check_jwks_uri(jwks_uri) if jwks_uri is not None else None
             secret = check_secret(secret) if secret is not None else None
-            fields = self._client_fields(
+            fields = self.check_client_fields(
                 realm,
                 name=name,
                 description=description,
@@ -252,7 +252,7 @@ class ClientAdmin:
             self.store.create_client(record)
         except DuplicateError:
             raise Conflict(f"Client {client_id} already exists") from None
-        self._audit(
+        self.audit(
             "client.created",
             tenant,
             client_id,
@@ -288,13 +288,13 @@ class ClientAdmin:
 
     def set_client_enabled(self, tenant: str, client_id: str, enabled: bool) -> ClientRecord:
         client = self._update_client(tenant, client_id, lambda c: replace(c, enabled=enabled))
-        self._audit("client.enabled" if enabled else "client.disabled", tenant, client_id)
+        self.audit("client.enabled" if enabled else "client.disabled", tenant, client_id)
         return client
 
     def delete_client(self, tenant: str, client_id: str) -> None:
         self.get_client(tenant, client_id)
         self.store.delete_client(tenant, client_id)
-        self._audit("client.deleted", tenant, client_id)
+        self.audit("client.deleted", tenant, client_id)
 
     def rotate_secret(
         self, tenant: str, client_id: str, *, grace: int = DEFAULT_SECRET_GRACE
@@ -306,7 +306,7 @@ class ClientAdmin:
         if grace < 0:
             raise AdminError("the grace period cannot be negative")
         secret = self._new_secret(tenant, client_id, grace, reveal=False)
-        self._audit("client.secret_rotated", tenant, client_id, graceSeconds=grace)
+        self.audit("client.secret_rotated", tenant, client_id, graceSeconds=grace)
         return IssuedCredentials(tenant, client_id, secret)
 
     def _new_secret(self, tenant: str, client_id: str, grace: int, *, reveal: bool) -> str:
@@ -344,14 +344,14 @@ class ClientAdmin:
                 previous_secret_expires_at=None,
             ),
         )
-        self._audit("client.previous_secret_ended", tenant, client_id)
+        self.audit("client.previous_secret_ended", tenant, client_id)
         return client
 
     def revoke_client_tokens(self, tenant: str, client_id: str) -> int:
         """Not-before policy: every token the client got before now stops working."""
         now = self._now()
         self._update_client(tenant, client_id, lambda c: replace(c, not_before=now))
-        self._audit("client.tokens_revoked", tenant, client_id, notBefore=now)
+        self.audit("client.tokens_revoked", tenant, client_id, notBefore=now)
         return now
 
     def configure_client(
@@ -376,7 +376,7 @@ class ClientAdmin:
         try:
             if access_token_lifespan is not None:  # 0 is refused here (--reset-lifespan)
                 check_lifespan("the access token lifespan", access_token_lifespan)
-            changes = self._client_fields(
+            changes = self.check_client_fields(
                 realm,
                 access_token_lifespan=access_token_lifespan,
                 default_scopes=default_scopes,
@@ -401,5 +401,5 @@ class ClientAdmin:
         except ConfigError as exc:
             raise AdminError(str(exc)) from None
         updated = self._update_client(tenant, client_id, lambda c: replace(c, **changes))
-        self._audit("client.configured", tenant, client_id, changed=sorted(changes))
+        self.audit("client.configured", tenant, client_id, changed=sorted(changes))
         return updated

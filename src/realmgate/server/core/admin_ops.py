@@ -132,7 +132,7 @@ class AdminOps:
             self.counters.clear_marks(keys)
             self.store.record_unblocks(tenant, clients + sources)
         done = {"clients": clients, "sources": [s[len(SOURCE) :] for s in sources]}
-        self.admin._audit("throttle.unblocked", tenant, client_id or source or "*", **done)
+        self.admin.audit("throttle.unblocked", tenant, client_id or source or "*", **done)
         return {"tenant": tenant, "unblocked": done}
 
     # audit trail --------------------------------------------------------------------
@@ -172,7 +172,7 @@ class AdminOps:
             current = self.admin.get_tenant(tenant)
             updated = replace(current, key_rotation_period=period, updated_at=self.admin._now())
             if self.store.update_tenant(updated):
-                self.admin._audit("key.policy_set", tenant, tenant, rotationPeriod=period)
+                self.admin.audit("key.policy_set", tenant, tenant, rotationPeriod=period)
                 return key_policy_view(tenant, period, self.admin.settings.key_rotation_period)
         raise Conflict(f"tenant {tenant!r} is being changed concurrently; try again")
 
@@ -190,7 +190,7 @@ class AdminOps:
                 raise InvalidSettings(exc.errors) from None
             if self.store.update_tenant(updated):
                 changed = sorted(str(k)[:64] for k in patch)
-                self.admin._audit("tenant.settings_changed", tenant, tenant, changed=changed)
+                self.admin.audit("tenant.settings_changed", tenant, tenant, changed=changed)
                 return represent(updated)
         raise Conflict(f"tenant {tenant!r} is being changed concurrently; try again")
 
@@ -209,7 +209,7 @@ def rotate_due_keys(admin: Admin, default_period: int, limit: int = 100) -> list
         retire_until = now + tenant.session_max_lifespan
         if admin.store.rotate_keys_if_older(shortcode, key, now - period, retire_until):
             rotated.append(shortcode)
-            admin._audit("key.rotated", shortcode, key.kid, scheduled=True, period=period)
+            admin.audit("key.rotated", shortcode, key.kid, scheduled=True, period=period)
     return rotated
 
 

@@ -29,6 +29,7 @@ from realmgate.server.core.client_config import (
     check_lifespan,
     check_text,
 )
+from realmgate.server.core.tenant_settings import name_problem
 from realmgate.server.storage.protocols import DuplicateError
 from realmgate.server.storage.records import KeyRecord, RoleRecord, TenantRecord
 from realmgate.wire.names import is_role, is_shortcode
@@ -59,12 +60,18 @@ class RealmAdmin(ClientFieldsAdmin):
         ) -> KeyRecord: ...
 
     # building blocks shared with Admin.create_tenant -------------------------
-    def _check_shortcode(self, shortcode: str) -> None:
+    def check_shortcode(self, shortcode: str) -> None:
         if not is_shortcode(shortcode):
             raise AdminError(
                 f"invalid tenant shortcode {shortcode[:70]!r}: use 1-63 letters, digits, '.', '_' "
                 "and '-', starting with a letter or digit"
             )
+
+    def check_tenant_name(self, name: str) -> None:
+        """A display name as the tenant settings accept it (1-200 printable characters)."""
+        problem = name_problem(name)
+        if problem is not None:
+            raise AdminError(f"the display name {problem}")
 
     def _check_alg(self, alg: str | None) -> str:
         alg = alg or self.settings.default_signing_alg
@@ -152,7 +159,7 @@ class RealmAdmin(ClientFieldsAdmin):
         key, no client (``master`` also gets its realm roles ``admin`` and ``create-realm``)."""
         if not shortcode:
             raise AdminError("Realm name cannot be empty")
-        self._check_shortcode(shortcode)
+        self.check_shortcode(shortcode)
         alg = self._check_alg(signing_alg)
         now = self._now()
         tenant = self._new_tenant(shortcode, None, alg, now)
@@ -175,7 +182,7 @@ class RealmAdmin(ClientFieldsAdmin):
             )
         except DuplicateError:
             raise Conflict(f"Realm {shortcode} already exists") from None
-        self._audit("tenant.created", shortcode, shortcode, algorithm=alg, enabled=tenant.enabled)
+        self.audit("tenant.created", shortcode, shortcode, algorithm=alg, enabled=tenant.enabled)
         return tenant
 
     def update_realm(
@@ -211,7 +218,7 @@ class RealmAdmin(ClientFieldsAdmin):
         else:
             raise Conflict(f"tenant {shortcode!r} is being changed concurrently; try again")
         if fields:
-            self._audit("tenant.updated", shortcode, shortcode, changed=sorted(fields))
+            self.audit("tenant.updated", shortcode, shortcode, changed=sorted(fields))
         if new_alg is not None and new_alg != tenant.signing_alg:
             self.rotate_key(shortcode, signing_alg=new_alg)
         return self.get_tenant(shortcode)
@@ -269,7 +276,7 @@ class RealmAdmin(ClientFieldsAdmin):
             self.store.create_role(role)
         except DuplicateError:
             raise Conflict(f"Role with name {name} already exists") from None
-        self._audit("role.created", tenant, name)
+        self.audit("role.created", tenant, name)
         return role
 
     def get_role(self, tenant: str, name: str) -> RoleRecord:
@@ -286,7 +293,7 @@ class RealmAdmin(ClientFieldsAdmin):
             raise AdminError("The role admin of the realm master cannot be deleted")
         if not self.store.delete_role(tenant, name):
             raise NotFound(ROLE_NOT_FOUND)
-        self._audit("role.deleted", tenant, name)
+        self.audit("role.deleted", tenant, name)
 
     # role mappings of service accounts ------------------------------------
     def role_mappings(self, tenant: str, sub: str) -> list[RoleRecord]:
@@ -319,7 +326,7 @@ class RealmAdmin(ClientFieldsAdmin):
             client.client_id,
             lambda c: replace(c, roles=tuple(dict.fromkeys((*c.roles, *names)))),
         )
-        self._audit("client.roles_added", tenant, client.client_id, roles=names)
+        self.audit("client.roles_added", tenant, client.client_id, roles=names)
 
     def remove_role_mappings(
         self, tenant: str, sub: str, roles: Sequence[tuple[str | None, str]]
@@ -331,7 +338,7 @@ class RealmAdmin(ClientFieldsAdmin):
             client.client_id,
             lambda c: replace(c, roles=tuple(r for r in c.roles if r not in names)),
         )
-        self._audit("client.roles_removed", tenant, client.client_id, roles=sorted(names))
+        self.audit("client.roles_removed", tenant, client.client_id, roles=sorted(names))
 
 
 __all__ = [

@@ -58,7 +58,7 @@ def _timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
-def _name(v: Any) -> str | None:
+def name_problem(v: Any) -> str | None:
     if not isinstance(v, str):
         return "must be a string"
     if not v.strip() or len(v) > 200:
@@ -133,7 +133,7 @@ def apply_patch(tenant: TenantRecord, patch: Any, now: int) -> TenantRecord:
         elif value is None and field_name not in NULLABLE:
             errors[key] = "cannot be null"
         elif field_name == "name":
-            problem = _name(value)
+            problem = name_problem(value)
             if problem:
                 errors[key] = problem
             else:

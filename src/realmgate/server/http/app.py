@@ -25,13 +25,19 @@ from realmgate.server.admin_api.errors import (
 from realmgate.server.admin_api.realmgate_ext import routes as realmgate_admin_routes
 from realmgate.server.api.auth import BearerAuth
 from realmgate.server.api.settings import routes as api_routes
+from realmgate.server.console import console_routes
+from realmgate.server.console.web import ENV_KEY as CONSOLE_ENV_KEY
+from realmgate.server.console.web import error_page as console_error_page
+from realmgate.server.console.web import make_env as make_console_env
 from realmgate.server.core.admin import Admin
 from realmgate.server.core.admin_ops import rotate_due_keys
 from realmgate.server.core.client_auth import ClientAuthenticator
 from realmgate.server.core.grants import ClientCredentialsGrant
 from realmgate.server.core.introspection import TokenIntrospection
+from realmgate.server.core.operators import Operators
 from realmgate.server.core.realms import Directory
 from realmgate.server.core.throttle import FailureCounters, Throttle, ThrottlePolicy
+from realmgate.server.core.traffic import TrafficRecorder, flush_once, flush_traffic, prune_before
 from realmgate.server.http.hot import HotPaths
 from realmgate.server.http.log_output import flush_log_handlers
 from realmgate.server.http.metrics import Metrics, metrics_routes
@@ -76,9 +82,29 @@ def _is_admin(path: str) -> bool:
     return path == "/admin" or path.startswith("/admin/")
 
 
+def _is_console(request: Request) -> bool:
+    """A path under the console (its errors are HTML pages, never Keycloak's JSON)."""
+    settings = request.app.state.realmgate.settings
+    if not settings.console_enabled:
+        return False
+    path: str = request.url.path
+    base: str = settings.console_path
+    return path == base or path.startswith(base + "/")
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     path = request.url.path
+    if _is_console(request):
+        if exc.status_code == 405:
+            return console_error_page(
+                request,
+                405,
+                "Method not allowed",
+                "This page does not accept that request.",
+                dict(exc.headers or {}),
+            )
+        return console_error_page(request, 404, "Not found", "There is no such console page.")
     if _is_admin(path):  # Keycloak's bodies for unknown routes and methods
         if exc.status_code == 405:
             return json_response({"error": METHOD_NOT_ALLOWED}, 405, dict(exc.headers or {}))
@@ -99,6 +125,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
 async def unhandled(request: Request, exc: Exception) -> Response:
     # uvicorn logs the traceback (Starlette re-raises after this handler): one line of context.
     log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    if _is_console(request):
+        return console_error_page(request, 500, "Something went wrong")
     if _is_oauth(request.url.path):
         return oauth_error(ServerError())
     if _is_admin(request.url.path):
@@ -146,6 +174,9 @@ async def _maintenance(admin: Admin, settings: Settings) -> None:
             await anyio.to_thread.run_sync(  # a failure weighs for up to two windows
                 admin.store.prune_auth_failures, now - 2 * settings.throttle_window
             )
+            await anyio.to_thread.run_sync(admin.store.prune_traffic, prune_before(now))
+            operators = Operators(admin.store, admin.vault, settings)
+            await anyio.to_thread.run_sync(operators.prune_sessions)
         except Exception:
             log.warning("maintenance run failed; retrying", exc_info=True)
 
@@ -154,6 +185,7 @@ class RealmgateApp(Starlette):
     """The Starlette application, with the hot routes answered before the framework runs."""
 
     hot: HotPaths | None = None
+    console_path: str | None = None  # left alone by _admin_without_trailing_slash
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -167,15 +199,17 @@ class RealmgateApp(Starlette):
                 if handler is not None:
                     await handler(scope, receive, send)
                     return
-            _admin_without_trailing_slash(scope)
+            _admin_without_trailing_slash(scope, self.console_path)
         await super().__call__(scope, receive, send)
 
 
-def _admin_without_trailing_slash(scope: Scope) -> None:
+def _admin_without_trailing_slash(scope: Scope, console_path: str | None = None) -> None:
     """``/admin/realms/`` is ``/admin/realms``, as for Keycloak (JAX-RS matches both):
     keycloak-admin-client puts a slash after every collection path. Routed as the path
     without it, never redirected (a redirect's URL would come from the ``Host`` header)."""
     path: str = scope.get("path", "")
+    if console_path and (path == console_path or path.startswith(console_path + "/")):
+        return  # the console's pages: "/admin/console/" is its dashboard
     if path.startswith("/admin/") and path.endswith("/") and path.rstrip("/") != "/admin":
         scope["path"] = path.rstrip("/")
         raw: bytes | None = scope.get("raw_path")
@@ -218,6 +252,8 @@ def create_app(runtime: Runtime) -> Starlette:
         introspection=TokenIntrospection(directory, authenticator),
         metrics=Metrics(),
         bearer=BearerAuth(directory, settings.api_token_cache_size),
+        traffic=TrafficRecorder(),
+        throttle=throttle,
     )
 
     @contextlib.asynccontextmanager
@@ -229,8 +265,12 @@ def create_app(runtime: Runtime) -> Starlette:
                 tg.start_soon(listen, settings.database, waker.wake)
             tg.start_soon(_maintenance, Admin(runtime.store, runtime.vault, settings), settings)
             tg.start_soon(throttle.run, settings.throttle_sync_interval)
+            tg.start_soon(
+                flush_traffic, state.traffic, runtime.store, settings.traffic_flush_interval
+            )
             yield
             tg.cancel_scope.cancel()
+        await flush_once(state.traffic, runtime.store)
         await authenticator.assertions.aclose()
         flush_log_handlers()
 
@@ -244,6 +284,7 @@ def create_app(runtime: Runtime) -> Starlette:
             Route("/health/ready", ready, methods=["GET"]),
             *metrics_routes(settings.metrics_token),
             Route("/openapi.json", openapi, methods=["GET"]),
+            *(console_routes(settings) if settings.console_enabled else []),
         ],
         exception_handlers={HTTPException: http_error, Exception: unhandled},
         lifespan=lifespan,
@@ -285,6 +326,13 @@ def create_app(runtime: Runtime) -> Starlette:
     setattr(app.state, STATE_KEY, new_context(runtime.store, runtime.vault, settings))
     app.state.metrics = state.metrics
     app.hot = HotPaths(state)
+    if settings.console_enabled:
+        app.console_path = settings.console_path
+        setattr(
+            app.state,
+            CONSOLE_ENV_KEY,
+            make_console_env(settings, runtime.store, runtime.vault, throttle, counters),
+        )
     return app
 
 

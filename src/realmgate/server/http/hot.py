@@ -146,6 +146,7 @@ class HotPaths:
         state = self.state
         started = time.perf_counter()
         body = b""
+        tenant = scope["path"][len(TOKEN_PREFIX) : -len(TOKEN_SUFFIX)]
         try:
             if headers.media_type != FORM:
                 raise UnsupportedMediaType()
@@ -153,7 +154,7 @@ class HotPaths:
             client = scope.get("client")
             response = await state.grant.handle_body(
                 RawTokenRequest(
-                    tenant=scope["path"][len(TOKEN_PREFIX) : -len(TOKEN_SUFFIX)],
+                    tenant=tenant,
                     body=body,
                     authorization=headers.authorization,
                     source=client[0] if client else None,
@@ -161,8 +162,11 @@ class HotPaths:
             )
         except OAuthError as exc:
             state.metrics.token(_grant_type(body), exc.error, time.perf_counter() - started)
+            if exc.error == "invalid_client":  # the dashboard's failed authentications
+                state.traffic.record(tenant, False)
             return exc.status_code, json_bytes(exc.body()), _oauth_headers(exc)
         state.metrics.token(GRANT_TYPE, "success", time.perf_counter() - started)
+        state.traffic.record(tenant, True)
         return 200, response, OAUTH_HEADERS
 
     async def settings(self, scope: Scope, receive: Receive, send: Send) -> None:

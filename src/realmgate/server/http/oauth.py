@@ -34,8 +34,11 @@ async def token(request: Request) -> Response:
         result = await state.grant.handle(req)
     except OAuthError as exc:
         state.metrics.token(grant_type, exc.error, time.perf_counter() - started)
+        if exc.error == "invalid_client":  # the dashboard's failed authentications
+            state.traffic.record(request.path_params["tenant"], False)
         return oauth_error(exc)
     state.metrics.token(grant_type, "success", time.perf_counter() - started)
+    state.traffic.record(request.path_params["tenant"], True)
     return json_response(result, no_store=True)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from realmgate.server.api.auth import BearerAuth
 from realmgate.server.core.grants import ClientCredentialsGrant
 from realmgate.server.core.introspection import TokenIntrospection
 from realmgate.server.core.realms import Directory
+from realmgate.server.core.throttle import Throttle
+from realmgate.server.core.traffic import TrafficRecorder
 from realmgate.server.http.metrics import Metrics
 from realmgate.server.settings import Settings
 from realmgate.server.storage.protocols import Store
@@ -22,3 +24,9 @@ class AppState:
     introspection: TokenIntrospection
     metrics: Metrics
     bearer: BearerAuth
+    # Tokens and failed client authentications per tenant and minute (the console's chart);
+    # app.py flushes it to the database with ``flush_traffic``.
+    traffic: TrafficRecorder = field(default_factory=TrafficRecorder)
+    # The client-authentication throttle, also used for console sign-ins (tenant ``#console``).
+    # None only where no throttle was built (app.py passes the app's).
+    throttle: Throttle | None = None

@@ -15,6 +15,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    false,
     text,
     true,
 )
@@ -180,4 +181,45 @@ auth_failures = Table(
     Column("previous", Integer, nullable=False, server_default="0"),
     Column("marked_at", Float, nullable=False, server_default="0"),
     Index("ix_auth_failures_marked_at", "marked_at"),
+)
+
+# revision 0012: the admin console's operators, their sessions, and traffic per minute
+operators = Table(
+    "operators",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("totp_enabled", Boolean, nullable=False, server_default=false()),
+    Column("totp_secret_enc", LargeBinary, nullable=True),
+    Column("totp_last_step", BigInteger, nullable=False, server_default="0"),
+    Column("enabled", Boolean, nullable=False, server_default=true()),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("last_signin_at", BigInteger, nullable=True),
+)
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("username", String(64), nullable=False),
+    Column("stage", String(8), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_seen", BigInteger, nullable=False),
+    Column("source", String(64), nullable=True),
+    ForeignKeyConstraint(["username"], ["operators.username"], ondelete="CASCADE"),
+    Index("ix_console_sessions_username", "username"),
+    Index("ix_console_sessions_last_seen", "last_seen"),
+    Index("ix_console_sessions_created_at", "created_at"),
+)
+
+traffic = Table(
+    "traffic",
+    metadata,
+    Column("minute", BigInteger, primary_key=True),
+    Column("tenant", String(63), primary_key=True),
+    Column("tokens", BigInteger, nullable=False, server_default="0"),
+    Column("failures", BigInteger, nullable=False, server_default="0"),
 )

@@ -152,3 +152,49 @@ class EncryptedSecrets:
     client_id: str
     secret_enc: bytes | None = field(repr=False)
     previous_secret_enc: bytes | None = field(repr=False)
+
+
+ConsoleStage = Literal["ok", "totp", "enroll"]
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorRecord:
+    """A console operator. The password hash (Argon2id) and the TOTP secret (AES-GCM under the
+    master key) never show in a repr."""
+
+    username: str
+    role: str
+    password_hash: str = field(repr=False)
+    totp_enabled: bool
+    totp_secret_enc: bytes | None = field(repr=False)
+    # The last TOTP time step accepted: a code of this step or earlier is refused (replay).
+    totp_last_step: int
+    enabled: bool
+    created_at: int
+    updated_at: int
+    last_signin_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSession:
+    """A console session. Only the SHA-256 of the cookie value is kept (``id_hash``); the CSRF
+    token is per session and never shows in a repr."""
+
+    id_hash: str
+    username: str
+    stage: ConsoleStage
+    csrf: str = field(repr=False)
+    created_at: int
+    last_seen: int
+    source: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficRow:
+    """Tokens issued and failed client authentications of a tenant during one minute
+    (``minute``: Unix time // 60)."""
+
+    minute: int
+    tenant: str
+    tokens: int = 0
+    failures: int = 0

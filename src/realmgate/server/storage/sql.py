@@ -53,6 +53,7 @@ from realmgate.server.storage.rows import (
 from realmgate.server.storage.sql_admin import AdminStoreMixin, ensure_roles
 from realmgate.server.storage.sql_feed import ChangeFeedMixin, record_change
 from realmgate.server.storage.sql_import import ImportStoreMixin
+from realmgate.server.storage.sql_operators import OperatorStoreMixin
 from realmgate.server.storage.sql_reads import CacheReadsMixin
 from realmgate.server.storage.sql_security import SecurityStoreMixin
 from realmgate.server.storage.sql_tokens import TokenStateMixin
@@ -125,6 +126,7 @@ class SqlStore(
     SecurityStoreMixin,
     ChangeFeedMixin,
     TokenStateMixin,
+    OperatorStoreMixin,
 ):
     """The :class:`Store` on a SQLAlchemy engine (SQLite or PostgreSQL)."""
 

@@ -8,14 +8,20 @@ role removes it from every client in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Connection, Engine, String, cast, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from realmgate.server.storage.models import clients, meta, realm_roles, signing_keys
+from realmgate.server.storage.models import (
+    clients,
+    meta,
+    operators,
+    realm_roles,
+    signing_keys,
+)
 from realmgate.server.storage.protocols import DuplicateError
 from realmgate.server.storage.records import (
     ClientRecord,
@@ -186,11 +192,22 @@ class AdminStoreMixin:
         ]
 
     def replace_encrypted_material(
-        self, keys: list[KeyRecord], secrets: list[EncryptedSecrets], meta_values: dict[str, bytes]
+        self,
+        keys: list[KeyRecord],
+        secrets: list[EncryptedSecrets],
+        meta_values: dict[str, bytes],
+        totp_secrets: Mapping[str, bytes] | None = None,
     ) -> None:
         """Swap every ciphertext at once (``keys rewrap``): all of it or nothing. Secrets still
-        revealable are destroyed (short-lived; the old master key could no longer open them)."""
+        revealable are destroyed (short-lived; the old master key could no longer open them).
+        ``totp_secrets``: console operator -> its re-encrypted TOTP secret."""
         with self.engine.begin() as conn:
+            for username, blob in (totp_secrets or {}).items():
+                conn.execute(
+                    update(operators)
+                    .where(operators.c.username == username)
+                    .values(totp_secret_enc=blob)
+                )
             for k in keys:
                 conn.execute(
                     update(signing_keys)
