@@ -305,3 +305,23 @@ def test_throttled_sign_in(fresh_server: Server) -> None:
         lambda r: r.status_code == 303,
     )
     assert signed.status_code == 303
+
+
+def test_an_oversized_form_is_refused_before_it_is_read(server: Server) -> None:
+    """Over 64 KiB, declared or streamed without a length: 413, an HTML page, nothing done."""
+    username, password = make_operator(server, "admin")
+    c = signin(server, username, password)
+    csrf = page_csrf(c)
+    form = b"csrf=" + csrf.encode() + b"&shortcode=big&name=" + b"x" * 70_000
+    ctype = {"content-type": "application/x-www-form-urlencoded"}
+
+    def chunks() -> Iterator[bytes]:
+        for i in range(0, len(form), 8192):
+            yield form[i : i + 8192]
+
+    for content in (form, chunks()):
+        r = c.post(f"{CONSOLE}/onboard", content=content, headers=ctype)
+        assert r.status_code == 413, r.status_code
+        assert r.headers["content-type"].startswith("text/html")
+        assert "The form is too large." in r.text
+    assert c.get(f"{CONSOLE}/tenants/big").status_code == 404

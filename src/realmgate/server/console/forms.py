@@ -11,6 +11,9 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
+from realmgate.server.http.request_head import head_of, read_body
+from realmgate.wire.errors import RequestTooLarge
+
 MAX_FORM = 64 * 1024
 
 
@@ -31,15 +34,12 @@ async def parse_form(request: Request) -> list[tuple[str, str]]:
     cached: list[tuple[str, str]] | None = getattr(request.state, "console_form", None)
     if cached is not None:
         return cached
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_FORM):
-        raise ConsoleError(413, "Request too large", "The form is too large.")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM:
-            raise ConsoleError(413, "Request too large", "The form is too large.")
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    head = head_of(request.scope)  # the one parse of the head and the one body reader
+    try:
+        body = await read_body(request.receive, head.content_length, MAX_FORM)
+    except RequestTooLarge:
+        raise ConsoleError(413, "Request too large", "The form is too large.") from None
+    ctype = head.media_type.decode("latin-1")
     if body and ctype != "application/x-www-form-urlencoded":
         raise ConsoleError(400, "Bad request", "Send the form as a web browser does.")
     try:
