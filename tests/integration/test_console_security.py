@@ -325,3 +325,38 @@ def test_an_oversized_form_is_refused_before_it_is_read(server: Server) -> None:
         assert r.headers["content-type"].startswith("text/html")
         assert "The form is too large." in r.text
     assert c.get(f"{CONSOLE}/tenants/big").status_code == 404
+
+
+def _client_from(server: Server, address: str) -> httpx.Client:
+    """A console client whose connections come from ``address`` (another loopback address)."""
+    transport = httpx.HTTPTransport(local_address=address, verify=server.verify)
+    client = httpx.Client(base_url=server.base_url, transport=transport, timeout=30)
+    return client
+
+
+def test_a_password_alone_makes_no_source_known_good(fresh_server: Server) -> None:
+    """A source becomes known good for an account (spared the account's block) only after a
+    whole sign-in: with TOTP, a right password alone does not exempt it while codes are
+    guessed."""
+    fresh_server.env.update(
+        {
+            "REALMGATE_THROTTLE_CLIENT_FREE": "2",
+            "REALMGATE_THROTTLE_BASE_DELAY": "60",
+            "REALMGATE_THROTTLE_CLIENT_CAP": "120",
+        }
+    )
+    fresh_server.start()
+    username, password = make_operator(fresh_server, "viewer")
+    fresh_server.cli("operator", "totp-enroll", username, "--json")
+    with _client_from(fresh_server, "127.0.0.2") as a:  # the right password, no code
+        r = post_signin(a, username, password)
+        assert r.status_code == 303 and "/signin/totp" in r.headers["location"]
+    with _client_from(fresh_server, "127.0.0.3") as b:  # wrong passwords block the account
+        assert [post_signin(b, username, "wrong password").status_code for _ in range(3)] == [
+            401,
+            401,
+            401,
+        ]
+    with _client_from(fresh_server, "127.0.0.2") as a:
+        r = post_signin(a, username, password)
+        _html_page(r, 429)

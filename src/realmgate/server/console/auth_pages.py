@@ -129,9 +129,11 @@ async def signin(request: Request) -> Response:
         return _signin_form(
             request, expected, nxt, username=username, error=BAD_CREDENTIALS, status=401
         )
-    env.throttle.succeeded(source_key(source_of(request)), CONSOLE_TAG, username)
     token, _ = await run(ops.start_session, username, result.stage, source_of(request))
     if result.stage == "ok":
+        # a known good source only after the whole sign-in (with TOTP: after the code), so a
+        # stolen password cannot exempt sources from the account's block while codes are guessed
+        env.throttle.succeeded(source_key(source_of(request)), CONSOLE_TAG, username)
         await run(operators_service(request, username=username).signed_in, username)
         location = nxt
     elif result.stage == "totp":
