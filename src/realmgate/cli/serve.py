@@ -29,6 +29,22 @@ def stdout_is_terminal() -> bool:
         return False
 
 
+def _withheld(settings: Settings, what: str, command: str) -> bool:
+    """Whether a first-start secret stays unprinted (standard output is no terminal and
+    ``bootstrap_demo_secret`` does not ask for it); if so, print the command that makes one."""
+    if settings.bootstrap_demo_secret == "stdout" or stdout_is_terminal():
+        return False
+    if settings.database_url is None:
+        command += f" --data-dir {shlex.quote(str(settings.data_dir))}"
+    else:
+        command += " (with this server's REALMGATE_DATABASE_URL)"
+    console.print(
+        f"Its {what} is shown on a terminal only, never in a log. Make one with:", highlight=False
+    )
+    console.print(f"  {escape(command)}", highlight=False, soft_wrap=True)
+    return True
+
+
 def print_demo_credentials(
     creds: IssuedCredentials,
     settings: Settings,
@@ -40,17 +56,8 @@ def print_demo_credentials(
     console.print(f"[bold green]First start: created {escape(what)}.[/]")
     console.print(f"  tenantShortcode: {creds.tenant}", highlight=False)
     console.print(f"  clientId:        {creds.client_id}", highlight=False)
-    if settings.bootstrap_demo_secret != "stdout" and not stdout_is_terminal():
-        rotate = f"realmgate client rotate-secret {creds.tenant} {creds.client_id} --grace 0"
-        if settings.database_url is None:
-            rotate += f" --data-dir {shlex.quote(str(settings.data_dir))}"
-        else:
-            rotate += " (with this server's REALMGATE_DATABASE_URL)"
-        console.print(
-            "Its client secret is shown on a terminal only, never in a log. Make one with:",
-            highlight=False,
-        )
-        console.print(f"  {escape(rotate)}", highlight=False, soft_wrap=True)
+    rotate = f"realmgate client rotate-secret {creds.tenant} {creds.client_id} --grace 0"
+    if _withheld(settings, "client secret", rotate):
         return
     url = f"{settings.issuer(creds.tenant)}/protocol/openid-connect/token"
     curl = (
@@ -97,17 +104,7 @@ def print_operator_password(username: str, password: str, settings: Settings) ->
     console.print(f"[bold green]First start: created the console operator {username!r}.[/]")
     console.print(f"  console:  {settings.sso_base}{settings.console_path}/", highlight=False)
     console.print(f"  username: {username}", highlight=False)
-    if settings.bootstrap_demo_secret != "stdout" and not stdout_is_terminal():
-        passwd = f"realmgate operator passwd {username} --generate"
-        if settings.database_url is None:
-            passwd += f" --data-dir {shlex.quote(str(settings.data_dir))}"
-        else:
-            passwd += " (with this server's REALMGATE_DATABASE_URL)"
-        console.print(
-            "Its password is shown on a terminal only, never in a log. Make one with:",
-            highlight=False,
-        )
-        console.print(f"  {escape(passwd)}", highlight=False, soft_wrap=True)
+    if _withheld(settings, "password", f"realmgate operator passwd {username} --generate"):
         return
     console.print(f"  password: {password}", highlight=False, soft_wrap=True)
     console.print("[yellow]The password is shown only this once: store it now.[/]")
