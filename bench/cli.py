@@ -290,6 +290,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also run realmgate with the remembered-request cache off "
         "(REALMGATE_TOKEN_REQUEST_CACHE_SIZE=0), on each database",
     )
+    p.add_argument(
+        "--dpop",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the DPoP scenario (RFC 9449): ES256 token requests with a fresh proof each, on "
+        "realmgate and node-oidc-provider (bench/dpop.py)",
+    )
+    p.add_argument(
+        "--only-dpop",
+        action="store_true",
+        help="only the DPoP scenario and its plain ES256 counterpart (token-es256), on "
+        "realmgate (SQLite, and PostgreSQL unless --no-pg) and node-oidc-provider; writes "
+        "dpop.md/.json/.png (--update-docs: its own section of docs/benchmarks.md)",
+    )
     add_many_arguments(p)
     p.add_argument(
         "--soak",
@@ -324,6 +338,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.granian = procs.granian_available()
     elif args.granian and not procs.granian_available():
         p.error("--granian: granian is not installed (pip install granian, or the dev extra)")
+    if args.only_dpop:
+        args.dpop = True
+        args.many = args.nomemo = args.granian = False
     if args.full_scale:
         args.tenants, args.clients_per_tenant, args.spread = FULL_SCALE
     if args.smoke:
@@ -369,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
             text = f.read_text(errors="replace")
             if "Traceback" in text or "ERROR" in text:
                 results.notes.append(f"{f.name}: {text.strip().splitlines()[-1][:200]}")
-    name = "soak" if args.soak else "report"
+    # --only-dpop has a report (and a docs section) of its own: it never replaces the full one
+    name = "soak" if args.soak else "dpop" if args.only_dpop else "report"
     (args.out / f"{name}.json").write_text(
         json.dumps(asdict(results), indent=2, default=str) + "\n"
     )

@@ -179,10 +179,11 @@ def markdown(results: Results, png: str) -> str:
                 f"| start to first token, s ({name}, {o['workers']} workers) | < 1.5 | "
                 f"{start:.2f} (median) | {met(start < 1.5)} |"
             )
-    from bench import compare  # it builds on this module's ratios
+    from bench import compare, dpop  # they build on this module's ratios
 
     lines += compare.server_table(results)
     lines += compare.memo_table(results)
+    lines += dpop.report_table(results)
     lines += [
         "",
         "### Throughput and latency (medians over the repetitions)",

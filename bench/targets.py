@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import procs, seed, wrk
+from bench import dpop, procs, seed, wrk
 from bench.many import many_scenario
 
 PG_ADMIN_URL = os.environ.get("REALMGATE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -112,7 +112,7 @@ def build_targets(
 
     def token_scenarios(prefix: str, realms: dict[str, list[seed.Credential]]) -> list[Scenario]:
         out = []
-        for alg in ("RS256", "ES256"):
+        for alg in ("ES256",) if args.only_dpop else ("RS256", "ES256"):
             script = wrk.write_script(scripts / f"{prefix}-{alg}.lua", token_requests(realms[alg]))
             out += [
                 Scenario(f"token-{alg.lower()}-c{c}", c, script, realms[alg][0].path) for c in conns
@@ -133,9 +133,16 @@ def build_targets(
         token_sc = token_scenarios(name, realms)
         get_script = scripts / f"{name}-get.lua"
         admin = realms["ES256"][0]
+        # DPoP on realmgate's own server only: under granian the issuer (the htu) is not the
+        # listener's address, and the HTTP server comparison has no DPoP scenario
+        if get and args.dpop and server is procs.realmgate_server:
+            es256 = realms["ES256"]
+            htu = f"http://127.0.0.1:{port}{es256[0].path}"  # issuer_base_url unset: the listener
+            target = dpop.make_target(es256[0].path, htu, [c.body for c in es256])
+            token_sc += dpop_scenarios(args, name, target, scripts, log)
 
         def scenarios() -> list[Scenario]:
-            if not get:
+            if not get or args.only_dpop:
                 return token_sc
             # A fresh token from this very server (the issuer includes its port).
             _status, data = procs.post_form(port, admin.path, admin.body)
@@ -206,10 +213,33 @@ def build_targets(
             url_many = stack.enter_context(pg_database(f"realmgate_bench_many_{suffix}"))
             targets.append(many_target("realmgate-many-pg", url_many))
 
-    targets.append(starlette_target(args, scripts, logs))
+    if not args.only_dpop:
+        targets.append(starlette_target(args, scripts, logs))
     if args.node:
-        targets.append(node_target(args, work, scripts, logs))
+        targets.append(node_target(args, work, scripts, logs, log))
     return targets
+
+
+def dpop_scenarios(
+    args: argparse.Namespace,
+    name: str,
+    target: dpop.DpopTarget,
+    scripts: Path,
+    log: Callable[[str], None],
+) -> list[Scenario]:
+    """``dpop-es256-cN``: token requests with a fresh DPoP proof each (bench/dpop.py)."""
+    out = []
+    for c in args.connections:
+        threads = dpop.wrk_threads(args.threads, c)
+        proofs = scripts / f"{name}-dpop-c{c}.proofs"
+        script = dpop.write_script(
+            proofs.with_suffix(".lua"), proofs, target.token_path, target.bodies, threads
+        )
+        warm_up = dpop.make_warm_up(
+            target, proofs, c, args.threads, args.duration, args.warmup, log
+        )
+        out.append(Scenario(f"dpop-es256-c{c}", c, script, target.token_path, warm_up))
+    return out
 
 
 def starlette_target(args: argparse.Namespace, scripts: Path, logs: Path) -> Target:
@@ -249,8 +279,11 @@ def starlette_target(args: argparse.Namespace, scripts: Path, logs: Path) -> Tar
     )
 
 
-def node_target(args: argparse.Namespace, work: Path, scripts: Path, logs: Path) -> Target:
-    """node-oidc-provider (bench/node/server.js), RS256 or ES256 chosen by the ``resource``."""
+def node_target(
+    args: argparse.Namespace, work: Path, scripts: Path, logs: Path, log: Callable[[str], None]
+) -> Target:
+    """node-oidc-provider (bench/node/server.js), RS256 or ES256 chosen by the ``resource``;
+    with ``--dpop`` also the DPoP scenarios (its ``features.dPoP``)."""
     if not procs.node_available():
         raise SystemExit(
             "the node peer is not installed: (cd bench/node && npm ci), or pass --no-node"
@@ -269,6 +302,17 @@ def node_target(args: argparse.Namespace, work: Path, scripts: Path, logs: Path)
         )
     keys = work / "node-jwks.json"
     first = f"{node_creds['ES256'][0].body}&resource=https://es256.bench.example"
+    algs = ("ES256",) if args.only_dpop else ("RS256", "ES256")
+    scenarios = [
+        Scenario(f"token-{alg.lower()}-c{c}", c, node_scripts[alg], "/token")
+        for alg in algs
+        for c in conns
+    ]
+    if args.dpop:
+        bodies = [f"{c.body}&resource=https://es256.bench.example" for c in node_creds["ES256"]]
+        port = PORTS["node-oidc-provider"]
+        target = dpop.make_target("/token", f"http://127.0.0.1:{port}/token", bodies)
+        scenarios += dpop_scenarios(args, "node", target, scripts, log)
     return Target(
         "node-oidc-provider",
         lambda: procs.node_server(
@@ -280,9 +324,5 @@ def node_target(args: argparse.Namespace, work: Path, scripts: Path, logs: Path)
             logs / "node.log",
         ),
         first_token("/token", first),
-        lambda: [
-            Scenario(f"token-{alg.lower()}-c{c}", c, node_scripts[alg], "/token")
-            for alg in ("RS256", "ES256")
-            for c in conns
-        ],
+        lambda: scenarios,
     )

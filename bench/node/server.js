@@ -3,6 +3,9 @@
 // The resource picks the algorithm: resource=https://rs256.bench.example signs with RS256,
 // resource=https://es256.bench.example with ES256 (the audience is the resource).
 // Clients: bench-0 .. bench-(BENCH_CLIENTS-1), secret BENCH_SECRET, client_secret_post.
+// DPoP (RFC 9449, features.dPoP, on by default in oidc-provider 9, set here explicitly): a token
+// request with a DPoP header gets its proof checked (jti replay: the ReplayDetection model of
+// the default in-memory adapter, i.e. per worker) and a token bound to the key (cnf.jkt).
 import cluster from 'node:cluster';
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
@@ -47,6 +50,7 @@ if (cluster.isPrimary) {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      dPoP: { enabled: true },
       resourceIndicators: {
         enabled: true,
         defaultResource: () => 'https://rs256.bench.example',

@@ -15,7 +15,14 @@ from tests.integration.helpers import (
 )
 from tests.servers import Credentials, Server
 
-AUTH_METHODS = ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"]
+AUTH_METHODS = [
+    "client_secret_basic",
+    "client_secret_post",
+    "client_secret_jwt",
+    "private_key_jwt",
+    "tls_client_auth",
+    "self_signed_tls_client_auth",
+]
 
 
 @pytest.fixture(scope="module")

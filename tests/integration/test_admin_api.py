@@ -183,7 +183,7 @@ def test_client_listing(api: Api, realm: str) -> None:
         ({"publicClient": True}, "publicClient"),
         ({"bearerOnly": True}, "bearerOnly"),
         ({"serviceAccountsEnabled": False}, "serviceAccountsEnabled"),
-        ({"clientAuthenticatorType": "client-x509"}, "clientAuthenticatorType"),
+        ({"clientAuthenticatorType": "client-kerberos"}, "clientAuthenticatorType"),
         ({"protocol": "saml"}, "protocol"),
         ({"authorizationServicesEnabled": True}, "authorizationServicesEnabled"),
     ],

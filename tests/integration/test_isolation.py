@@ -184,7 +184,10 @@ def test_missing_authorization_gets_a_challenge_without_error(server: Server) ->
     for headers in ({}, {"Authorization": "Basic dXNlcjpwYXNz"}):
         r = httpx.get(settings_url(server), headers=headers)
         assert r.status_code == 401
-        assert r.headers["www-authenticate"] == 'Bearer realm="realmgate"'
+        assert (
+            r.headers["www-authenticate"]
+            == 'Bearer realm="realmgate", DPoP algs="ES256 EdDSA RS256 PS256"'
+        )
         data = assert_jsend_fail(r, 401)
         assert set(data) == {"authorization"}
     r = httpx.patch(
@@ -193,7 +196,10 @@ def test_missing_authorization_gets_a_challenge_without_error(server: Server) ->
         headers={"Content-Type": "application/merge-patch+json"},
     )
     assert r.status_code == 401
-    assert r.headers["www-authenticate"] == 'Bearer realm="realmgate"'
+    assert (
+        r.headers["www-authenticate"]
+        == 'Bearer realm="realmgate", DPoP algs="ES256 EdDSA RS256 PS256"'
+    )
 
 
 def test_a_client_without_tenant_admin_reads_but_cannot_write(
@@ -222,6 +228,9 @@ def test_api_challenges_use_bearer_for_tokens_sent_with_other_headers(
     # The token in a query parameter is not accepted (RFC 6750 §2.3 is optional; we do not).
     r = httpx.get(settings_url(server), params={"access_token": token_a})
     assert r.status_code == 401
-    assert r.headers["www-authenticate"] == 'Bearer realm="realmgate"'
+    assert (
+        r.headers["www-authenticate"]
+        == 'Bearer realm="realmgate", DPoP algs="ES256 EdDSA RS256 PS256"'
+    )
     ok = httpx.get(settings_url(server), headers=bearer(token_a))
     assert ok.status_code == 200

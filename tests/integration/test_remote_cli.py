@@ -256,3 +256,41 @@ def test_every_admin_command_goes_remote_and_takes_no_secret_flag() -> None:
             assert "--server" not in flags and "Local only" in (command.help or "")
         else:
             assert {"--server", "--ca-file", "--admin-profile"} <= flags, name
+
+
+def test_sender_constraint_flags_print_the_same_remotely(twins: Twins) -> None:
+    """``--binding``, ``--tls-subject-dn``/``--tls-san``, ``--auth-method`` and
+    ``--dpop-required`` through ``/admin/realmgate`` answer what they answer on the database."""
+    twins.both(["tenant", "create", "bound", "--json"])
+    dn = "CN=orders.svc,O=Example Corp,C=DE"
+    for args in (
+        ["client", "create", "bound", "mtls", "--auth-method", "tls_client_auth",
+         "--tls-subject-dn", dn, "--binding", "cert", "--json"],
+        ["client", "create", "bound", "dpop", "--binding", "dpop", "--json"],
+        ["client", "set", "bound", "mtls", "--tls-subject-dn", "", "--tls-san",
+         "dns:orders.example.com", "--binding", "dpop+cert", "--json"],
+        ["client", "set", "bound", "dpop", "--auth-method", "tls_client_auth", "--tls-san",
+         "ip:10.0.0.1", "--json"],
+        ["client", "show", "bound", "mtls", "--json"],
+        ["tenant", "set", "bound", "--dpop-required", "--json"],
+        ["tenant", "show", "bound", "--json"],
+    ):  # fmt: skip
+        local, remote = twins.both(args)
+        assert normalized(json.loads(remote)) == normalized(json.loads(local)), args
+    shown = json.loads(twins.run_remote(["client", "show", "bound", "dpop", "--json"]).stdout)
+    assert (shown["authMethod"], shown["binding"], shown["tlsSan"]) == (
+        "tls_client_auth",
+        "dpop",
+        "ip:10.0.0.1",
+    )
+    assert json.loads(twins.run_remote(["tenant", "show", "bound", "--json"]).stdout)[
+        "dpopRequired"
+    ]
+    for args in (
+        ["client", "create", "bound", "bad", "--auth-method", "tls_client_auth"],
+        ["client", "set", "bound", "mtls", "--binding", "both"],
+    ):
+        local = twins.local.cli(*args, check=False)
+        remote = twins.run_remote(args)
+        assert (remote.returncode, remote.stderr) == (local.returncode, local.stderr), args
+        assert remote.returncode != 0

@@ -4,6 +4,7 @@ and nodes that refuse a schema they do not run on."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -76,8 +77,9 @@ def test_every_revision_is_known_and_linear() -> None:
         "0010",
         "0011",
         "0012",
+        "0013",
     }
-    assert migrate.head_revision() == "0012"
+    assert migrate.head_revision() == "0013"
 
 
 def test_node_refuses_an_old_schema_without_migrate_on_start(
@@ -145,3 +147,29 @@ def test_upgrade_to_0011_gives_ids_and_realm_roles(database_url: str) -> None:
     assert found is not None
     assert found.client_id == clients[0].client_id
     store.close()
+
+
+def test_upgrade_to_0013_leaves_clients_unbound(database_url: str) -> None:
+    """Existing clients and realms get no sender constraint; the new fields are writable."""
+    engine = make_engine(database_url)
+    migrate.upgrade(engine, "0012")
+    _seed_0001(engine)
+    migrate.upgrade(engine)
+    store = SqlStore(engine)
+    client = store.get_client("old", "app")
+    tenant = store.get_tenant("old")
+    assert client is not None
+    assert tenant is not None
+    assert not client.dpop_bound
+    assert not client.cert_bound
+    assert client.tls_subject_dn is None
+    assert client.tls_san is None
+    assert not tenant.dpop_required
+    assert store.update_client(replace(client, cert_bound=True, tls_san="dns:a.example"))
+    again = store.get_client("old", "app")
+    assert again is not None
+    assert again.cert_bound
+    assert again.tls_san == "dns:a.example"
+    store.close()
+    migrate.upgrade(engine)  # at head: nothing to do
+    engine.dispose()

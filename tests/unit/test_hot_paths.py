@@ -192,7 +192,10 @@ async def test_settings_get_on_the_hot_route(
         assert "x-request-id" in r.headers
     r = await client.get(SETTINGS)
     assert r.status_code == 401
-    assert r.headers["www-authenticate"] == 'Bearer realm="realmgate"'
+    assert (
+        r.headers["www-authenticate"]
+        == 'Bearer realm="realmgate", DPoP algs="ES256 EdDSA RS256 PS256"'
+    )
     assert r.json()["status"] == "fail"
     r = await client.get(SETTINGS, headers={"Authorization": "Bearer a.b.c"})
     assert r.status_code == 401

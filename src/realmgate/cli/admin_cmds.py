@@ -82,6 +82,13 @@ def tenant_set(
     remove_scope: Annotated[
         list[str] | None, typer.Option("--remove-scope", help="Remove a client scope.")
     ] = None,
+    dpop_required: Annotated[
+        bool | None,
+        typer.Option(
+            "--dpop-required/--no-dpop-required",
+            help="Every client of the tenant must send DPoP proofs (RFC 9449).",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
     *,
     target: Target,
@@ -100,6 +107,7 @@ def tenant_set(
             max_lifespan=max_lifespan,
             scopes=scopes,
             remove_scopes=tuple(remove_scope or ()),
+            dpop_required=dpop_required,
         )
     if as_json:
         emit_json(data)

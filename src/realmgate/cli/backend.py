@@ -34,6 +34,7 @@ from realmgate.server.core.admin_views import (
     tenant_summary,
     tenant_view,
 )
+from realmgate.server.core.client_config import ConfigError, check_binding
 from realmgate.server.core.throttle import FailureCounters
 from realmgate.server.runtime import Runtime
 from realmgate.server.storage.records import AuthMethod, TokenProfile
@@ -131,6 +132,7 @@ class Backend(Protocol):
         max_lifespan: int | None,
         scopes: dict[str, str],
         remove_scopes: tuple[str, ...],
+        dpop_required: bool | None = None,
     ) -> Json: ...
     def revoke_tenant_tokens(self, tenant: str) -> Json: ...
     def delete_tenant(self, tenant: str) -> None: ...
@@ -150,6 +152,9 @@ class Backend(Protocol):
         auth_method: str,
         jwks: Json | None,
         jwks_uri: str | None,
+        binding: str | None = None,
+        tls_subject_dn: str | None = None,
+        tls_san: str | None = None,
     ) -> Json: ...
     def list_clients(self, tenant: str) -> list[Json]: ...
     def show_client(self, tenant: str, client_id: str) -> Json: ...
@@ -205,6 +210,7 @@ class LocalBackend:
         max_lifespan: int | None,
         scopes: dict[str, str],
         remove_scopes: tuple[str, ...],
+        dpop_required: bool | None = None,
     ) -> Json:
         record = self.admin.configure_tenant(
             tenant,
@@ -212,6 +218,7 @@ class LocalBackend:
             session_max_lifespan=max_lifespan,
             scopes=scopes,
             remove_scopes=remove_scopes,
+            dpop_required=dpop_required,
         )
         return tenant_config_view(record)
 
@@ -254,10 +261,23 @@ class LocalBackend:
         auth_method: str,
         jwks: Json | None,
         jwks_uri: str | None,
+        binding: str | None = None,
+        tls_subject_dn: str | None = None,
+        tls_san: str | None = None,
     ) -> Json:
         method: AuthMethod = auth_method  # type: ignore[assignment]  # checked by the service
+        bound = _binding(binding)
         creds = self.admin.create_client(
-            tenant, client_id, roles=roles, auth_method=method, jwks=jwks, jwks_uri=jwks_uri
+            tenant,
+            client_id,
+            roles=roles,
+            auth_method=method,
+            jwks=jwks,
+            jwks_uri=jwks_uri,
+            tls_subject_dn=tls_subject_dn,
+            tls_san=tls_san,
+            dpop_bound=bound.get("dpop_bound", False),
+            cert_bound=bound.get("cert_bound", False),
         )
         return credentials_view(creds)
 
@@ -269,6 +289,7 @@ class LocalBackend:
 
     def configure_client(self, tenant: str, client_id: str, **options: Any) -> Json:
         profile: TokenProfile | None = options.pop("token_profile", None)
+        options.update(_binding(options.pop("binding", None)))
         record = self.admin.configure_client(tenant, client_id, token_profile=profile, **options)
         return client_view(record)
 
@@ -309,6 +330,17 @@ class LocalBackend:
             until=until,
         )
         return [audit_view(e) for e in events]
+
+
+def _binding(name: str | None) -> dict[str, bool]:
+    """``--binding`` as the admin services' ``dpop_bound``/``cert_bound`` (none: unchanged)."""
+    if name is None:
+        return {}
+    try:
+        dpop_bound, cert_bound = check_binding(name)
+    except ConfigError as exc:
+        raise AdminError(str(exc)) from None
+    return {"dpop_bound": dpop_bound, "cert_bound": cert_bound}
 
 
 def _counters(rt: Runtime) -> FailureCounters:

@@ -35,6 +35,33 @@ JwksFile = Annotated[
 JwksUri = Annotated[
     str | None, typer.Option("--jwks-uri", help="URL of the client's JWKS (private_key_jwt).")
 ]
+AUTH_HELP = (
+    "client_secret (post or basic), client_secret_jwt, private_key_jwt, tls_client_auth "
+    "(a CA-issued certificate with --tls-subject-dn or --tls-san), self_signed_tls_client_auth "
+    "(a certificate whose key is in --jwks-file)."
+)
+Binding = Annotated[
+    str | None,
+    typer.Option(
+        "--binding",
+        help="Sender-constrained tokens: none, dpop (RFC 9449), cert (RFC 8705) or dpop+cert.",
+    ),
+]
+TlsSubjectDn = Annotated[
+    str | None,
+    typer.Option(
+        "--tls-subject-dn",
+        help="tls_client_auth: the certificate's subject DN, RFC 4514 ('CN=svc,O=Example').",
+    ),
+]
+TlsSan = Annotated[
+    str | None,
+    typer.Option(
+        "--tls-san",
+        help="tls_client_auth: a subject alternative name dns:NAME, uri:URI, ip:ADDRESS or "
+        "email:ADDRESS (instead of --tls-subject-dn).",
+    ),
+]
 
 
 @client_app.command("create")
@@ -43,20 +70,17 @@ def client_create(
     tenant: Tenant,
     client_id: ClientId,
     role: Annotated[list[str] | None, typer.Option("--role", help="A role (repeatable).")] = None,
-    auth_method: Annotated[
-        str,
-        typer.Option(
-            "--auth-method",
-            help="client_secret (post or basic), client_secret_jwt, private_key_jwt.",
-        ),
-    ] = "client_secret",
+    auth_method: Annotated[str, typer.Option("--auth-method", help=AUTH_HELP)] = "client_secret",
     jwks_file: JwksFile = None,
     jwks_uri: JwksUri = None,
+    binding: Binding = None,
+    tls_subject_dn: TlsSubjectDn = None,
+    tls_san: TlsSan = None,
     as_json: JsonFlag = False,
     *,
     target: Target,
 ) -> None:
-    """Create a client; prints its secret once."""
+    """Create a client; prints its secret once (none for key and certificate methods)."""
     jwks = _read_jwks(jwks_file)
     with open_backend(target) as b:
         creds = b.create_client(
@@ -66,6 +90,9 @@ def client_create(
             auth_method=auth_method,
             jwks=jwks,
             jwks_uri=jwks_uri,
+            binding=binding,
+            tls_subject_dn=tls_subject_dn,
+            tls_san=tls_san,
         )
     show_credentials(creds, as_json, f"Created client {client_id!r} in tenant {tenant!r}.")
 
@@ -238,11 +265,18 @@ def client_set(
     ] = None,
     jwks_file: JwksFile = None,
     jwks_uri: JwksUri = None,
+    auth_method: Annotated[
+        str | None, typer.Option("--auth-method", help="Change the method: " + AUTH_HELP)
+    ] = None,
+    binding: Binding = None,
+    tls_subject_dn: TlsSubjectDn = None,
+    tls_san: TlsSan = None,
     as_json: JsonFlag = False,
     *,
     target: Target,
 ) -> None:
-    """Change a client's options (what is not given stays as it is)."""
+    """Change a client's options (what is not given stays as it is; --tls-subject-dn ''
+    removes the subject DN)."""
     claims = _parse_claims(claim)
     jwks = _read_jwks(jwks_file)
     with open_backend(target) as b:
@@ -259,5 +293,9 @@ def client_set(
             token_profile=profile,
             jwks=jwks,
             jwks_uri=jwks_uri,
+            auth_method=auth_method,
+            binding=binding,
+            tls_subject_dn=tls_subject_dn,
+            tls_san=tls_san,
         )
     _show(data, as_json)

@@ -155,9 +155,11 @@ class RemoteBackend:
         max_lifespan: int | None,
         scopes: dict[str, str],
         remove_scopes: tuple[str, ...],
+        dpop_required: bool | None = None,
     ) -> Json:
         client_scopes: dict[str, str | None] = {**scopes, **dict.fromkeys(remove_scopes)}
         body = {"accessTokenLifespan": lifespan, "sessionMaxLifespan": max_lifespan}
+        body["dpopRequired"] = dpop_required
         patch: Json = _given(body) | ({"clientScopes": client_scopes} if client_scopes else {})
         return self._object("PATCH", f"/tenants/{_segment(tenant)}", json=patch)
 
@@ -208,9 +210,13 @@ class RemoteBackend:
         auth_method: str,
         jwks: Json | None,
         jwks_uri: str | None,
+        binding: str | None = None,
+        tls_subject_dn: str | None = None,
+        tls_san: str | None = None,
     ) -> Json:
         body = {"clientId": client_id, "roles": list(roles), "authMethod": auth_method}
-        body |= _given({"jwks": jwks, "jwksUri": jwks_uri})
+        body |= _given({"jwks": jwks, "jwksUri": jwks_uri, "binding": binding})
+        body |= _given({"tlsSubjectDn": tls_subject_dn, "tlsSan": tls_san})
         return self._object("POST", f"/tenants/{_segment(tenant)}/clients", json=body)
 
     def list_clients(self, tenant: str) -> list[Json]:
@@ -273,6 +279,10 @@ _CLIENT_FIELDS = {
     "token_profile": "tokenProfile",
     "jwks": "jwks",
     "jwks_uri": "jwksUri",
+    "auth_method": "authMethod",
+    "binding": "binding",
+    "tls_subject_dn": "tlsSubjectDn",
+    "tls_san": "tlsSan",
 }
 
 

@@ -17,10 +17,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
+import httpx
 import typer
 from rich.table import Table
 from rich.text import Text
@@ -31,20 +33,27 @@ from realmgate.cli.sdk_options import (
     ApiUrl,
     AuthMethodChoice,
     AuthMethodOpt,
+    CaFileOpt,
+    CertOpt,
     ClientIdOpt,
     ClientSecretFile,
     ClientSecretOpt,
+    DpopKeyOpt,
     JsonOut,
+    KeyOpt,
     ScopeOpt,
     SsoUrl,
     TenantOpt,
     _config,
     _fail,
     _reported,
+    dpop_key,
+    http_client,
 )
 from realmgate.client import (
     AccessToken,
     ClientConfig,
+    DpopKey,
     RealmgateClientError,
     TenantApiClient,
     TenantSettings,
@@ -82,6 +91,10 @@ def token(
     client_secret_file: ClientSecretFile = None,
     scope: ScopeOpt = None,
     auth_method: AuthMethodOpt = AuthMethodChoice.client_secret_post,
+    dpop_key_file: DpopKeyOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
+    ca_file: CaFileOpt = None,
     as_json: Annotated[
         bool,
         typer.Option(
@@ -93,6 +106,8 @@ def token(
     """Print an access token (client credentials grant) and nothing else.
 
     For scripts: curl -H "Authorization: Bearer $(realmgate token)" ...
+
+    With --dpop-key: a DPoP-bound token (its token_type on stderr), usable with that key only.
     """
     config = _config(
         sso_url=sso_url,
@@ -103,12 +118,36 @@ def token(
         scope=scope,
         auth_method=auth_method,
     )
-    with _reported(), TokenProvider.from_config(config) as provider:
+    key_pair = dpop_key(dpop_key_file)
+    with _reported(), _provider(config, key_pair, cert, key, ca_file) as (provider, _):
         access_token = provider.get_token()
     if as_json:
         emit_json(_token_json(access_token))
-    else:
-        sys.stdout.write(access_token.value + "\n")
+        return
+    sys.stdout.write(access_token.value + "\n")
+    if key_pair is not None:
+        # stderr: stdout stays the token alone, for $(realmgate token ...).
+        kind = access_token.token_type
+        bound = f", bound to the key with thumbprint {key_pair.jkt}" if access_token.is_dpop else ""
+        sys.stderr.write(f"token_type: {kind}{bound}\n")
+
+
+@contextmanager
+def _provider(
+    config: ClientConfig,
+    key_pair: DpopKey | None,
+    cert: str | None,
+    key: str | None,
+    ca_file: str | None,
+) -> Iterator[tuple[TokenProvider, httpx.Client | None]]:
+    """A provider with the DPoP key, and the HTTP client with the TLS options if any (both
+    closed after use)."""
+    with ExitStack() as stack:
+        client = http_client(cert, key, ca_file)
+        if client is not None:
+            stack.enter_context(client)
+        provider = TokenProvider.from_config(config, http_client=client, dpop_key=key_pair)
+        yield stack.enter_context(provider), client
 
 
 # --------------------------------------------------------------------------- realmgate api settings
@@ -178,11 +217,20 @@ def parse_assignments(assignments: list[str]) -> dict[str, object]:
     return changes
 
 
-def _api(config: ClientConfig) -> TenantApiClient:
+@contextmanager
+def _api(
+    config: ClientConfig,
+    key_file: str | None,
+    cert: str | None,
+    key: str | None,
+    ca_file: str | None,
+) -> Iterator[TenantApiClient]:
     assert config.api_base_url is not None
-    return TenantApiClient(
-        config.api_base_url, TokenProvider.from_config(config), close_provider=True
-    )
+    with (
+        _provider(config, dpop_key(key_file), cert, key, ca_file) as (provider, client),
+        TenantApiClient(config.api_base_url, provider, http_client=client) as api,
+    ):
+        yield api
 
 
 @settings_app.command("get")
@@ -195,6 +243,10 @@ def settings_get(
     client_secret_file: ClientSecretFile = None,
     scope: ScopeOpt = None,
     auth_method: AuthMethodOpt = AuthMethodChoice.client_secret_post,
+    dpop_key_file: DpopKeyOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
+    ca_file: CaFileOpt = None,
     as_json: JsonOut = False,
 ) -> None:
     """Show the settings of the tenant the client belongs to."""
@@ -209,7 +261,7 @@ def settings_get(
         api_url=api_url,
         need_api=True,
     )
-    with _reported(), _api(config) as api:
+    with _reported(), _api(config, dpop_key_file, cert, key, ca_file) as api:
         settings = api.get_settings()
     _show(settings, as_json)
 
@@ -234,6 +286,10 @@ def settings_set(
     client_secret_file: ClientSecretFile = None,
     scope: ScopeOpt = None,
     auth_method: AuthMethodOpt = AuthMethodChoice.client_secret_post,
+    dpop_key_file: DpopKeyOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
+    ca_file: CaFileOpt = None,
     as_json: JsonOut = False,
 ) -> None:
     """Change settings (one JSON merge patch: all or nothing); shows the result.
@@ -252,7 +308,7 @@ def settings_set(
         api_url=api_url,
         need_api=True,
     )
-    with _reported(), _api(config) as api:
+    with _reported(), _api(config, dpop_key_file, cert, key, ca_file) as api:
         settings = _update(api, changes)
     _show(settings, as_json)
 

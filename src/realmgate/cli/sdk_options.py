@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import enum
 import os
+import ssl
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, NoReturn
 
 import click
+import httpx
 import typer
 from rich.text import Text
 
@@ -25,6 +27,7 @@ from realmgate.client import (
     ApiFailError,
     ClientConfig,
     ConfigurationError,
+    DpopKey,
     RealmgateClientError,
     Secret,
 )
@@ -36,6 +39,12 @@ EXIT_USAGE = 2
 class AuthMethodChoice(enum.StrEnum):
     client_secret_post = "client_secret_post"
     client_secret_basic = "client_secret_basic"
+    tls_client_auth = "tls_client_auth"
+    self_signed_tls_client_auth = "self_signed_tls_client_auth"
+
+
+TLS_METHODS = (AuthMethodChoice.tls_client_auth, AuthMethodChoice.self_signed_tls_client_auth)
+HTTP_TIMEOUT = 10.0
 
 
 SsoUrl = Annotated[
@@ -91,6 +100,38 @@ ApiUrl = Annotated[
     ),
 ]
 JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+DpopKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dpop-key",
+        help="Get a DPoP-bound token (RFC 9449) with the private key in this PEM file; a new "
+        "ES256 key is created there (mode 0600) if the file does not exist.",
+        show_default=False,
+    ),
+]
+CertOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cert",
+        help="TLS client certificate (PEM) for mutual TLS (RFC 8705): --auth-method "
+        "tls_client_auth, or a certificate-bound token.",
+        show_default=False,
+    ),
+]
+KeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--key", help="Private key (PEM) of --cert, if not in the same file.", show_default=False
+    ),
+]
+CaFileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ca-file",
+        help="CA certificates (PEM) to verify the server with, instead of the system's.",
+        show_default=False,
+    ),
+]
 
 
 # --------------------------------------------------------------------------- errors
@@ -174,12 +215,19 @@ def _config(
     api_url: str | None = None,
     need_api: bool = False,
 ) -> ClientConfig:
+    tls = auth_method in TLS_METHODS
     values = {
         "--sso-url": (_pick(sso_url, ENV_SSO_URL), ENV_SSO_URL),
         "--tenant": (_pick(tenant, ENV_TENANT), ENV_TENANT),
         "--client-id": (_pick(client_id, ENV_CLIENT_ID), ENV_CLIENT_ID),
-        "--client-secret-file": (_secret(client_secret, client_secret_file), ENV_CLIENT_SECRET),
+        # The mutual TLS methods authenticate with the certificate: no secret is read.
+        "--client-secret-file": (
+            "" if tls else _secret(client_secret, client_secret_file),
+            ENV_CLIENT_SECRET,
+        ),
     }
+    if tls and (client_secret is not None or client_secret_file is not None):
+        _fail(f"{auth_method.value} takes no client secret", EXIT_USAGE)
     if need_api:
         values["--api-url"] = (_pick(api_url, ENV_API_URL), ENV_API_URL)
     missing = [f"{flag} (or {env})" for flag, (value, env) in values.items() if value is None]
@@ -202,3 +250,33 @@ def _config(
 
 
 # --------------------------------------------------------------------------- realmgate token
+
+
+def dpop_key(path: str | None) -> DpopKey | None:
+    """The key of ``--dpop-key`` (created as a new ES256 key if the file does not exist)."""
+    if path is None:
+        return None
+    try:
+        return DpopKey.load_or_create(path)
+    except ConfigurationError as exc:
+        _fail(str(exc), EXIT_USAGE)
+
+
+def http_client(cert: str | None, key: str | None, ca_file: str | None) -> httpx.Client | None:
+    """An HTTP client presenting ``--cert``/``--key`` and trusting ``--ca-file``; ``None``
+    when neither is given (the SDK's own client then)."""
+    if cert is None and key is None and ca_file is None:
+        return None
+    if key is not None and cert is None:
+        _fail("--key needs --cert", EXIT_USAGE)
+    try:
+        context = (
+            ssl.create_default_context(cafile=ca_file)
+            if ca_file is not None
+            else httpx.create_ssl_context()
+        )
+        if cert is not None:
+            context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        _fail(f"cannot load the TLS files: {type(exc).__name__}", EXIT_USAGE)
+    return httpx.Client(verify=context, timeout=HTTP_TIMEOUT)

@@ -154,6 +154,18 @@ def serve(
         bool | None,
         typer.Option("--insecure-http", help="Allow plain HTTP on a non-loopback address."),
     ] = None,
+    tls_client_ca: Annotated[
+        Path | None,
+        typer.Option(help="PEM CA file: ask for client certificates (mutual TLS, RFC 8705)."),
+    ] = None,
+    client_cert_header: Annotated[
+        str | None,
+        typer.Option(help="Header in which a TLS-terminating proxy passes the client certificate."),
+    ] = None,
+    client_cert_proxies: Annotated[
+        str | None,
+        typer.Option(help="Proxies (comma-separated addresses or CIDR) whose header is believed."),
+    ] = None,
 ) -> None:
     """Run the authorization server and the tenant API on one port."""
     # Imported here so that the other commands start without the HTTP stack.
@@ -175,6 +187,9 @@ def serve(
         tls_key=tls_key,
         forwarded_allow_ips=forwarded_allow_ips,
         insecure_http=insecure_http,
+        tls_client_ca=tls_client_ca,
+        client_cert_header=client_cert_header,
+        client_cert_proxies=client_cert_proxies,
     )
     try:
         check_exposure(settings)

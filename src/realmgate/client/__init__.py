@@ -20,6 +20,11 @@ and needs the ``requests`` extra)::
     settings = api.get_settings()
     api.update_settings(duplicate_check=True)
 
+Sender-constrained tokens: ``TokenProvider(..., dpop_key=DpopKey.generate())`` gets DPoP-bound
+tokens (RFC 9449; ``BearerTokenAuth``, ``RequestsBearerAuth`` and the tenant API clients then
+send ``Authorization: DPoP`` with a proof per request); ``auth_method="tls_client_auth"`` with
+an ``http_client`` holding the client certificate authenticates with mutual TLS (RFC 8705).
+
 Tokens are renewed ahead of expiry in two windows (see :class:`RenewalPolicy`), with one
 token request per renewal however many threads or tasks ask (see :class:`TokenProvider`).
 Token requests are retried on 429/5xx/network errors (see :class:`RetryPolicy`).
@@ -55,6 +60,7 @@ from ._config import (
     AuthMethod,
     ClientConfig,
 )
+from ._dpop import DpopKey
 from ._errors import (
     ApiAuthError,
     ApiConnectionError,
@@ -97,6 +103,7 @@ __all__ = [
     "BearerTokenAuth",
     "ClientConfig",
     "ConfigurationError",
+    "DpopKey",
     "Freshness",
     "RealmgateClientError",
     "RenewalPolicy",

@@ -12,6 +12,7 @@ import httpx
 
 from ._base import DEFAULT_TIMEOUT, ProviderBase
 from ._config import AuthMethod, ClientConfig
+from ._dpop import DpopKey
 from ._flow import run_async
 from ._retry import RetryPolicy
 from ._secret import Secret
@@ -44,7 +45,7 @@ class AsyncTokenProvider(ProviderBase["asyncio.Task[AccessToken]"]):
         sso_base_url: str,
         tenant: str,
         client_id: str,
-        client_secret: str | Secret,
+        client_secret: str | Secret | None = None,
         scope: str | Iterable[str] | None = None,
         auth_method: AuthMethod = "client_secret_post",
         token_endpoint: str | None = None,
@@ -55,6 +56,7 @@ class AsyncTokenProvider(ProviderBase["asyncio.Task[AccessToken]"]):
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        dpop_key: DpopKey | None = None,
     ) -> None:
         config = ClientConfig(
             sso_base_url=sso_base_url,
@@ -62,13 +64,13 @@ class AsyncTokenProvider(ProviderBase["asyncio.Task[AccessToken]"]):
             client_id=client_id,
             client_secret=client_secret
             if isinstance(client_secret, Secret)
-            else Secret(client_secret),
+            else Secret(client_secret or ""),
             scope=scope if scope is None or isinstance(scope, str) else " ".join(scope),
             auth_method=auth_method,
             token_endpoint=token_endpoint,
             discovery=discovery,
         )
-        self._init_base(config, renewal, retry, clock)
+        self._init_base(config, renewal, retry, clock, dpop_key)
         self._owns_client = http_client is None
         self._client = (
             http_client if http_client is not None else httpx.AsyncClient(timeout=timeout)
@@ -86,6 +88,7 @@ class AsyncTokenProvider(ProviderBase["asyncio.Task[AccessToken]"]):
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        dpop_key: DpopKey | None = None,
     ) -> Self:
         """Build a provider from a :class:`ClientConfig`."""
         return cls(
@@ -103,6 +106,7 @@ class AsyncTokenProvider(ProviderBase["asyncio.Task[AccessToken]"]):
             retry=retry,
             clock=clock,
             sleep=sleep,
+            dpop_key=dpop_key,
         )
 
     @classmethod
@@ -118,6 +122,7 @@ class AsyncTokenProvider(ProviderBase["asyncio.Task[AccessToken]"]):
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        dpop_key: DpopKey | None = None,
     ) -> Self:
         """Build a provider from the ``REALMGATE_*`` variables.
 
@@ -132,6 +137,7 @@ class AsyncTokenProvider(ProviderBase["asyncio.Task[AccessToken]"]):
             retry=retry,
             clock=clock,
             sleep=sleep,
+            dpop_key=dpop_key,
         )
 
     # ------------------------------------------------------------------ public API

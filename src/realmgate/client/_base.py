@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from ._config import ClientConfig
+from ._dpop import DpopKey, DpopSession
 from ._errors import TokenError
 from ._flow import TokenFetcher
 from ._retry import RetryPolicy
@@ -29,6 +30,7 @@ class ProviderBase(Generic[F]):
     _fetcher: TokenFetcher
     _state: RenewalState[F]
     _clock: Callable[[], float]
+    _dpop: DpopSession | None
 
     def _init_base(
         self,
@@ -36,16 +38,30 @@ class ProviderBase(Generic[F]):
         renewal: RenewalPolicy | None,
         retry: RetryPolicy | None,
         clock: Callable[[], float],
+        dpop_key: DpopKey | None = None,
     ) -> None:
+        if dpop_key is not None and not isinstance(dpop_key, DpopKey):
+            raise TypeError("dpop_key must be a realmgate.client.DpopKey")
         self._config = config
         self._clock = clock
-        self._fetcher = TokenFetcher(config, retry or RetryPolicy(), clock)
+        self._dpop = DpopSession(dpop_key) if dpop_key is not None else None
+        self._fetcher = TokenFetcher(config, retry or RetryPolicy(), clock, self._dpop)
         self._state = RenewalState(renewal or RenewalPolicy())
 
     @property
     def config(self) -> ClientConfig:
         """The client configuration (the secret stays wrapped in :class:`Secret`)."""
         return self._config
+
+    @property
+    def dpop_key(self) -> DpopKey | None:
+        """The DPoP key token requests are signed with (``None``: bearer tokens)."""
+        return self._dpop.key if self._dpop is not None else None
+
+    @property
+    def dpop_session(self) -> DpopSession | None:
+        """The DPoP key and the servers' latest nonces (what the auth plug-ins use)."""
+        return self._dpop
 
     @property
     def token_endpoint(self) -> str | None:

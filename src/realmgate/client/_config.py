@@ -11,7 +11,19 @@ from urllib.parse import quote, urlsplit
 from ._errors import ConfigurationError
 from ._secret import Secret
 
-AuthMethod = Literal["client_secret_post", "client_secret_basic"]
+AuthMethod = Literal[
+    "client_secret_post", "client_secret_basic", "tls_client_auth", "self_signed_tls_client_auth"
+]
+AUTH_METHODS: Final = (
+    "client_secret_post",
+    "client_secret_basic",
+    "tls_client_auth",
+    "self_signed_tls_client_auth",
+)
+TLS_AUTH_METHODS: Final = ("tls_client_auth", "self_signed_tls_client_auth")
+
+NO_SECRET: Final = Secret("")
+"""The empty secret of the mutual TLS methods."""
 
 ENV_SSO_URL: Final = "REALMGATE_SSO_URL"
 ENV_TENANT: Final = "REALMGATE_TENANT"
@@ -51,10 +63,14 @@ class ClientConfig:
             lives at ``{sso_base_url}/realms/{tenant}``.
         tenant: the tenant shortcode (realm name).
         client_id: the OAuth client id.
-        client_secret: the client secret (wrapped in :class:`Secret`).
+        client_secret: the client secret (wrapped in :class:`Secret`); none for the mutual
+            TLS methods.
         scope: optional space-separated scopes (or an iterable of scopes) to request.
         auth_method: ``"client_secret_post"`` (default: credentials in the form body) or
             ``"client_secret_basic"`` (HTTP Basic). Either way the secret never is in a URL.
+            ``"tls_client_auth"`` or ``"self_signed_tls_client_auth"`` (RFC 8705): the client
+            authenticates with the TLS client certificate of the HTTP client you give the
+            provider; the form carries only ``client_id``.
         token_endpoint: explicit token endpoint URL; overrides the derived one and discovery.
         discovery: look the token endpoint up in the realm's
             ``/.well-known/openid-configuration`` on first use instead of deriving it.
@@ -64,7 +80,7 @@ class ClientConfig:
     sso_base_url: str
     tenant: str
     client_id: str
-    client_secret: Secret
+    client_secret: Secret = NO_SECRET
     scope: str | None = None
     auth_method: AuthMethod = "client_secret_post"
     token_endpoint: str | None = None
@@ -89,12 +105,13 @@ class ClientConfig:
         setter(self, "tenant", tenant)
         if not isinstance(self.client_id, str) or not self.client_id.strip():
             raise ConfigurationError("client_id must be a non-empty string")
-        if not self.client_secret:
+        if self.auth_method not in AUTH_METHODS:
+            raise ConfigurationError("auth_method must be one of " + ", ".join(AUTH_METHODS))
+        if self.auth_method in TLS_AUTH_METHODS:
+            if self.client_secret:
+                raise ConfigurationError(f"{self.auth_method} takes no client_secret")
+        elif not self.client_secret:
             raise ConfigurationError("client_secret must not be empty")
-        if self.auth_method not in ("client_secret_post", "client_secret_basic"):
-            raise ConfigurationError(
-                "auth_method must be 'client_secret_post' or 'client_secret_basic'"
-            )
 
     @property
     def realm_url(self) -> str:
@@ -122,7 +139,8 @@ class ClientConfig:
         """Read the configuration from environment variables.
 
         Required: ``REALMGATE_SSO_URL``, ``REALMGATE_TENANT``, ``REALMGATE_CLIENT_ID``,
-        ``REALMGATE_CLIENT_SECRET``. Optional: ``REALMGATE_API_URL`` (tenant API base URL),
+        ``REALMGATE_CLIENT_SECRET`` (not read for the mutual TLS methods). Optional:
+        ``REALMGATE_API_URL`` (tenant API base URL),
         ``REALMGATE_SCOPE`` (space-separated scopes). Empty values count as unset.
 
         Raises:
@@ -130,7 +148,12 @@ class ClientConfig:
         """
         env = os.environ if environ is None else environ
         values = {name: env.get(name, "").strip() for name in (*_REQUIRED_ENV, ENV_API_URL)}
-        missing = [name for name in _REQUIRED_ENV if not values[name]]
+        tls = auth_method in TLS_AUTH_METHODS
+        missing = [
+            name
+            for name in _REQUIRED_ENV
+            if not values[name] and not (tls and name == ENV_CLIENT_SECRET)
+        ]
         if missing:
             raise ConfigurationError(
                 "missing required environment variable(s): " + ", ".join(missing)
@@ -140,7 +163,7 @@ class ClientConfig:
             tenant=values[ENV_TENANT],
             client_id=values[ENV_CLIENT_ID],
             # The secret is taken verbatim (not stripped): it is opaque.
-            client_secret=Secret(env[ENV_CLIENT_SECRET]),
+            client_secret=Secret("" if tls else env[ENV_CLIENT_SECRET]),
             scope=env.get(ENV_SCOPE) or None,
             auth_method=auth_method,
             discovery=discovery,

@@ -19,7 +19,8 @@ from urllib.parse import quote_plus, urlsplit
 import httpx
 
 from . import _resend as resend
-from ._config import ClientConfig
+from ._config import TLS_AUTH_METHODS, ClientConfig
+from ._dpop import DpopSession
 from ._errors import TokenEndpointUnavailableError, TokenRequestError, TokenResponseError
 from ._retry import RetryPolicy, is_retryable_status, parse_retry_after
 from ._secret import scrub
@@ -42,6 +43,8 @@ class Send:
     url: str
     headers: Mapping[str, str] = field(repr=False)
     form: Mapping[str, str] | None = field(default=None, repr=False)
+    fresh_headers: Callable[[], Mapping[str, str]] | None = field(default=None, repr=False)
+    """Headers made anew for every attempt (a DPoP proof is single-use)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +72,15 @@ class TokenFetcher:
     Not thread-safe: the providers run at most one flow at a time.
     """
 
-    def __init__(self, config: ClientConfig, retry: RetryPolicy, clock: Callable[[], float]):
+    def __init__(
+        self,
+        config: ClientConfig,
+        retry: RetryPolicy,
+        clock: Callable[[], float],
+        dpop: DpopSession | None = None,
+    ):
         self._config = config
+        self._dpop = dpop
         self._retry = retry
         self._clock = clock
         self._endpoint: str | None = config.token_endpoint or (
@@ -92,7 +102,7 @@ class TokenFetcher:
             self._endpoint = endpoint
             logger.debug("discovered token endpoint %s", endpoint)
         token = yield from self._exchange(
-            self._token_request(endpoint), self._parse_token, attempts
+            self._token_request(endpoint), self._parse_token, attempts, dpop=True
         )
         logger.debug(
             "obtained access token for client %s of tenant %s (expires in %.0fs)",
@@ -108,7 +118,9 @@ class TokenFetcher:
         config = self._config
         headers = {"Accept": "application/json"}
         form = {"grant_type": "client_credentials"}
-        if config.auth_method == "client_secret_basic":
+        if config.auth_method in TLS_AUTH_METHODS:
+            form["client_id"] = config.client_id  # RFC 8705 §2: the certificate authenticates
+        elif config.auth_method == "client_secret_basic":
             # RFC 6749 §2.3.1: form-urlencode both parts before Base64.
             pair = f"{quote_plus(config.client_id)}:{quote_plus(config.client_secret.reveal())}"
             headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode("ascii")
@@ -117,15 +129,30 @@ class TokenFetcher:
             form["client_secret"] = config.client_secret.reveal()
         if config.scope:
             form["scope"] = config.scope
-        return Send("POST", endpoint, headers, form)
+        fresh = None
+        dpop = self._dpop
+        if dpop is not None:
+
+            def fresh() -> Mapping[str, str]:
+                return {"DPoP": dpop.proof("POST", endpoint)}
+
+        return Send("POST", endpoint, headers, form, fresh)
 
     # ------------------------------------------------------------------ retry loop
 
     def _exchange(
-        self, send: Send, parse: Callable[[httpx.Response, float], T], attempts: int
+        self,
+        send: Send,
+        parse: Callable[[httpx.Response, float], T],
+        attempts: int,
+        *,
+        dpop: bool = False,
     ) -> Flow[T]:
         last: _Transient | None = None
-        for attempt in range(attempts):
+        nonce_retry = dpop and self._dpop is not None
+        attempt = -1
+        while attempt + 1 < attempts:
+            attempt += 1
             if last is not None:
                 delay = self._retry.delay(attempt - 1, last.retry_after)
                 logger.info(
@@ -146,6 +173,16 @@ class TokenFetcher:
                 continue
             if not isinstance(outcome, httpx.Response):
                 raise TypeError("a Send action must be answered with a response or an error")
+            if dpop and self._dpop is not None:
+                self._dpop.remember(send.url, outcome.headers)
+                if nonce_retry and self._asks_for_nonce(outcome):
+                    # RFC 9449 §8: the server wants its nonce in the proof; one more request
+                    # with it (no back-off, and it costs no retry of the RetryPolicy).
+                    nonce_retry = False
+                    attempt -= 1
+                    last = None
+                    logger.debug("%s %s: sending again with the DPoP nonce", send.method, send.url)
+                    continue
             if is_retryable_status(outcome.status_code):
                 retry_after = parse_retry_after(outcome)
                 last = _Transient(f"HTTP {outcome.status_code}", outcome.status_code, retry_after)
@@ -167,6 +204,12 @@ class TokenFetcher:
         except ValueError:
             return None
         return cast(dict[str, Any], body) if isinstance(body, dict) else None
+
+    def _asks_for_nonce(self, response: httpx.Response) -> bool:
+        if response.status_code != 400 or "dpop-nonce" not in response.headers:
+            return False
+        body = self._json_object(response)
+        return body is not None and body.get("error") == "use_dpop_nonce"
 
     def _refusal(self, response: httpx.Response, what: str) -> Exception:
         status = response.status_code
@@ -204,7 +247,13 @@ class TokenFetcher:
         scope = body.get("scope")
         if not isinstance(value, str) or not value:
             raise TokenResponseError(f"the {what} response has no access_token")
-        if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        kind = token_type.lower() if isinstance(token_type, str) else None
+        if kind == "dpop" and self._dpop is not None:
+            token_type = "DPoP"
+        elif kind == "bearer":
+            # RFC 9449 §5: a server may ignore the proof and issue a bearer token.
+            token_type = "Bearer"
+        else:
             raise TokenResponseError(f"the {what} returned an unsupported token_type")
         if isinstance(expires_in, str):
             try:
@@ -219,6 +268,7 @@ class TokenFetcher:
             raise TokenResponseError(f"the {what} returned an invalid expires_in")
         return AccessToken(
             value=value,
+            token_type=token_type,
             lifetime=float(expires_in),
             obtained_at=started - EXPIRY_ROUNDING,  # exp is whole seconds: see EXPIRY_ROUNDING
             scope=scope if isinstance(scope, str) else None,
@@ -266,6 +316,7 @@ def run_sync(flow: Flow[T], client: httpx.Client, sleep: Callable[[float], objec
                     action.url,
                     resend=True,  # discovery GET and token POST: see _resend
                     headers=dict(action.headers),
+                    fresh_headers=action.fresh_headers,
                     data=dict(action.form) if action.form is not None else None,
                     auth=None,
                     follow_redirects=False,
@@ -297,6 +348,7 @@ async def run_async(
                     action.url,
                     resend=True,
                     headers=dict(action.headers),
+                    fresh_headers=action.fresh_headers,
                     data=dict(action.form) if action.form is not None else None,
                     auth=None,
                     follow_redirects=False,

@@ -26,10 +26,25 @@ def parse_bearer_challenge(header: str | None) -> dict[str, str]:
     ``Bearer realm="api", error="invalid_token"`` gives
     ``{"realm": "api", "error": "invalid_token"}``; no Bearer challenge gives ``{}``.
     """
+    return parse_challenge(header, "bearer")
+
+
+def auth_challenge(header: str | None) -> dict[str, str]:
+    """The challenge that carries an ``error``: the ``DPoP`` one (RFC 9449 §7.1) if it has
+    one, else the ``Bearer`` one (``{}`` if neither)."""
+    dpop = parse_challenge(header, "dpop")
+    if "error" in dpop:
+        return dpop
+    return parse_challenge(header, "bearer") or dpop
+
+
+def parse_challenge(header: str | None, wanted: str) -> dict[str, str]:
+    """The auth-params of the challenge of scheme ``wanted`` (lower case) in a
+    ``WWW-Authenticate`` value; ``{}`` without one."""
     if not header:
         return {}
     for scheme in _SCHEME.finditer(header):
-        if scheme.group(1).lower() != "bearer":
+        if scheme.group(1).lower() != wanted:
             continue
         params: dict[str, str] = {}
         pos = scheme.end()
@@ -68,7 +83,7 @@ def unwrap(response: httpx.Response) -> Any:
     message = _text(body.get("message")) if body is not None else None
 
     if status in (401, 403):
-        challenge = parse_bearer_challenge(response.headers.get("www-authenticate"))
+        challenge = auth_challenge(response.headers.get("www-authenticate"))
         description = _text(challenge.get("error_description"))
         default = "authentication failed" if status == 401 else "access denied"
         raise ApiAuthError(

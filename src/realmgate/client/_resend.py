@@ -31,6 +31,7 @@ httpx closes the broken connection itself before raising; the resend opens a new
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import httpx
@@ -84,30 +85,59 @@ def _resending(method: str, url: str, error: httpx.RequestError) -> None:
     )
 
 
+Fresh = Callable[[], Mapping[str, str]] | None
+
+
+def _with_fresh(kwargs: dict[str, Any], fresh: Fresh) -> dict[str, Any]:
+    """``kwargs`` with the headers made anew for this attempt (a DPoP proof is single-use,
+    so a resend carries a new one)."""
+    if fresh is None:
+        return kwargs
+    headers = dict(kwargs.get("headers") or {})
+    headers.update(fresh())
+    return {**kwargs, "headers": headers}
+
+
 def request(
-    client: httpx.Client, method: str, url: str, *, resend: bool, **kwargs: Any
+    client: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    resend: bool,
+    fresh_headers: Fresh = None,
+    **kwargs: Any,
 ) -> httpx.Response:
     """``client.request(method, url, **kwargs)``, sent once more if ``resend`` allows it and
     the first attempt met a reused connection closed before the answer."""
     trace = ConnectionTrace()
     try:
-        return client.request(method, url, extensions={"trace": trace.record}, **kwargs)
+        return client.request(
+            method, url, extensions={"trace": trace.record}, **_with_fresh(kwargs, fresh_headers)
+        )
     except httpx.RequestError as error:
         if not (resend and trace.closed_before_answer(error)):
             raise
         _resending(method, url, error)
-    return client.request(method, url, **kwargs)
+    return client.request(method, url, **_with_fresh(kwargs, fresh_headers))
 
 
 async def arequest(
-    client: httpx.AsyncClient, method: str, url: str, *, resend: bool, **kwargs: Any
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    resend: bool,
+    fresh_headers: Fresh = None,
+    **kwargs: Any,
 ) -> httpx.Response:
     """The :class:`httpx.AsyncClient` counterpart of :func:`request`."""
     trace = ConnectionTrace()
     try:
-        return await client.request(method, url, extensions={"trace": trace.arecord}, **kwargs)
+        return await client.request(
+            method, url, extensions={"trace": trace.arecord}, **_with_fresh(kwargs, fresh_headers)
+        )
     except httpx.RequestError as error:
         if not (resend and trace.closed_before_answer(error)):
             raise
         _resending(method, url, error)
-    return await client.request(method, url, **kwargs)
+    return await client.request(method, url, **_with_fresh(kwargs, fresh_headers))

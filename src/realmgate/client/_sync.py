@@ -13,6 +13,7 @@ import httpx
 
 from ._base import DEFAULT_TIMEOUT, ProviderBase, interrupted
 from ._config import AuthMethod, ClientConfig
+from ._dpop import DpopKey
 from ._flow import run_sync
 from ._retry import RetryPolicy
 from ._secret import Secret
@@ -42,6 +43,10 @@ class TokenProvider(ProviderBase[Future[AccessToken]]):
         retry: the retry policy (default :class:`RetryPolicy()`).
         clock: a monotonic clock in seconds (injectable for tests).
         sleep: the blocking sleep used between retries (injectable for tests).
+        dpop_key: a :class:`DpopKey`: every token request carries a DPoP proof signed with
+            it (RFC 9449), so the server can bind the token to the key (``token_type``
+            ``"DPoP"``). A ``400 use_dpop_nonce`` answer is retried once with the server's
+            ``DPoP-Nonce``; the latest nonce of each origin is kept for later proofs.
     """
 
     def __init__(
@@ -50,7 +55,7 @@ class TokenProvider(ProviderBase[Future[AccessToken]]):
         sso_base_url: str,
         tenant: str,
         client_id: str,
-        client_secret: str | Secret,
+        client_secret: str | Secret | None = None,
         scope: str | Iterable[str] | None = None,
         auth_method: AuthMethod = "client_secret_post",
         token_endpoint: str | None = None,
@@ -61,6 +66,7 @@ class TokenProvider(ProviderBase[Future[AccessToken]]):
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] = time.sleep,
+        dpop_key: DpopKey | None = None,
     ) -> None:
         config = ClientConfig(
             sso_base_url=sso_base_url,
@@ -68,13 +74,13 @@ class TokenProvider(ProviderBase[Future[AccessToken]]):
             client_id=client_id,
             client_secret=client_secret
             if isinstance(client_secret, Secret)
-            else Secret(client_secret),
+            else Secret(client_secret or ""),
             scope=scope if scope is None or isinstance(scope, str) else " ".join(scope),
             auth_method=auth_method,
             token_endpoint=token_endpoint,
             discovery=discovery,
         )
-        self._init_base(config, renewal, retry, clock)
+        self._init_base(config, renewal, retry, clock, dpop_key)
         self._owns_client = http_client is None
         self._client = http_client if http_client is not None else httpx.Client(timeout=timeout)
         self._sleep = sleep
@@ -91,6 +97,7 @@ class TokenProvider(ProviderBase[Future[AccessToken]]):
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] = time.sleep,
+        dpop_key: DpopKey | None = None,
     ) -> Self:
         """Build a provider from a :class:`ClientConfig`."""
         return cls(
@@ -108,6 +115,7 @@ class TokenProvider(ProviderBase[Future[AccessToken]]):
             retry=retry,
             clock=clock,
             sleep=sleep,
+            dpop_key=dpop_key,
         )
 
     @classmethod
@@ -123,6 +131,7 @@ class TokenProvider(ProviderBase[Future[AccessToken]]):
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] = time.sleep,
+        dpop_key: DpopKey | None = None,
     ) -> Self:
         """Build a provider from the ``REALMGATE_*`` variables.
 
@@ -137,6 +146,7 @@ class TokenProvider(ProviderBase[Future[AccessToken]]):
             retry=retry,
             clock=clock,
             sleep=sleep,
+            dpop_key=dpop_key,
         )
 
     # ------------------------------------------------------------------ public API

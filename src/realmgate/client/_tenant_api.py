@@ -12,6 +12,7 @@ import httpx
 from . import _resend as resend
 from ._async import AsyncTokenProvider
 from ._config import ClientConfig, normalize_base_url
+from ._dpop import DpopKey
 from ._errors import ApiConnectionError, ConfigurationError
 from ._httpx_auth import BearerTokenAuth
 from ._jsend import unwrap
@@ -86,12 +87,13 @@ class TenantApiClient:
         timeout: float = DEFAULT_API_TIMEOUT,
         renewal: RenewalPolicy | None = None,
         retry: RetryPolicy | None = None,
+        dpop_key: DpopKey | None = None,
     ) -> Self:
         """Build a client and its token provider from the ``REALMGATE_*`` variables
-        (``REALMGATE_API_URL`` is required here)."""
+        (``REALMGATE_API_URL`` is required here); ``dpop_key`` makes its tokens DPoP-bound."""
         config, api_base_url = _api_config(environ)
         provider = TokenProvider.from_config(
-            config, http_client=http_client, renewal=renewal, retry=retry
+            config, http_client=http_client, renewal=renewal, retry=retry, dpop_key=dpop_key
         )
         return cls(
             api_base_url, provider, http_client=http_client, timeout=timeout, close_provider=True
@@ -192,11 +194,12 @@ class AsyncTenantApiClient:
         timeout: float = DEFAULT_API_TIMEOUT,
         renewal: RenewalPolicy | None = None,
         retry: RetryPolicy | None = None,
+        dpop_key: DpopKey | None = None,
     ) -> Self:
         """See :meth:`TenantApiClient.from_env`."""
         config, api_base_url = _api_config(environ)
         provider = AsyncTokenProvider.from_config(
-            config, http_client=http_client, renewal=renewal, retry=retry
+            config, http_client=http_client, renewal=renewal, retry=retry, dpop_key=dpop_key
         )
         return cls(
             api_base_url, provider, http_client=http_client, timeout=timeout, close_provider=True

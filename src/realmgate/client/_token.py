@@ -27,14 +27,16 @@ class Freshness(enum.Enum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AccessToken:
-    """A bearer access token with its lifetime on the monotonic clock of the provider.
+    """An access token with its lifetime on the monotonic clock of the provider.
 
     The token value is excluded from ``repr()``; use :attr:`value` or
     :attr:`authorization_header` to put it on the wire.
 
     Attributes:
         value: the access token itself.
-        token_type: always ``"Bearer"``.
+        token_type: ``"Bearer"``, or ``"DPoP"`` for a token bound to the provider's
+            :class:`~realmgate.client.DpopKey` (RFC 9449): such a token is sent as
+            ``Authorization: DPoP <token>`` with a ``DPoP`` proof on every request.
         lifetime: ``expires_in`` in seconds as granted by the server.
         obtained_at: monotonic time at which the token was issued at the earliest: the
             provider sets it to the time its request was *sent* (so that the network round
@@ -60,8 +62,13 @@ class AccessToken:
 
     @property
     def authorization_header(self) -> str:
-        """The ``Authorization`` header value: ``Bearer <token>``."""
-        return f"Bearer {self.value}"
+        """The ``Authorization`` header value: ``Bearer <token>`` or ``DPoP <token>``."""
+        return f"{self.token_type} {self.value}"
+
+    @property
+    def is_dpop(self) -> bool:
+        """Whether the token is DPoP-bound (needs a proof with every request)."""
+        return self.token_type == "DPoP"
 
     def __str__(self) -> str:
         return f"{self.token_type} {MASK}"

@@ -23,6 +23,7 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra onl
         "realmgate.client.requests_auth needs 'requests': pip install 'realmgate[requests]'"
     ) from exc
 
+from ._jsend import parse_challenge
 from ._sync import TokenProvider
 from ._token import AccessToken
 
@@ -31,6 +32,11 @@ __all__ = ["RequestsBearerAuth"]
 
 class RequestsBearerAuth(AuthBase):
     """Add ``Authorization: Bearer <token>`` to requests; retry one 401 with a fresh token.
+
+    With a DPoP-bound token (a provider with a ``dpop_key``): ``Authorization: DPoP <token>``
+    and a new ``DPoP`` proof per request (``ath``, the request's method and URL without query
+    and fragment, the origin's latest ``DPoP-Nonce``); a 401 ``use_dpop_nonce`` carrying a new
+    nonce is sent once more with the same token.
 
     The retry re-sends the prepared request through the same connection adapter (as
     :class:`requests.auth.HTTPDigestAuth` does); a second 401 is returned to the caller.
@@ -51,13 +57,34 @@ class RequestsBearerAuth(AuthBase):
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         token = self._provider.get_token()
-        r.headers["Authorization"] = token.authorization_header
+        self._apply(r, token)
         body: Any = r.body
         position = body.tell() if hasattr(body, "tell") else None
         # Per-request state lives in the hook's closure, not on this shared object.
         hook = functools.partial(self._retry_401, token=token, position=position)
         r.register_hook("response", hook)  # type: ignore[no-untyped-call]
         return r
+
+    def _apply(self, r: requests.PreparedRequest, token: AccessToken) -> None:
+        r.headers["Authorization"] = token.authorization_header
+        session = self._provider.dpop_session
+        if token.is_dpop and session is not None:
+            r.headers["DPoP"] = session.proof(str(r.method), str(r.url), access_token=token.value)
+        else:
+            r.headers.pop("DPoP", None)
+
+    def _next(self, response: requests.Response, token: AccessToken) -> str | None:
+        """``None`` (return the response), ``"nonce"`` or ``"refresh"`` (send it again)."""
+        session = self._provider.dpop_session
+        url = str(response.request.url)
+        fresh_nonce = session is not None and session.remember(url, response.headers)
+        if response.status_code != 401:
+            return None
+        if token.is_dpop:
+            challenge = parse_challenge(response.headers.get("www-authenticate"), "dpop")
+            if challenge.get("error") == "use_dpop_nonce":
+                return "nonce" if fresh_nonce else None
+        return "refresh"
 
     def _retry_401(
         self,
@@ -67,16 +94,28 @@ class RequestsBearerAuth(AuthBase):
         position: int | None,
         **kwargs: Any,
     ) -> requests.Response:
-        if response.status_code != 401 or getattr(response.request, "_realmgate_retry", False):
+        if getattr(response.request, "_realmgate_retry", False):
             return response
-        if response.request.headers.get("Authorization") != token.authorization_header:
-            return response  # the token was stripped (redirect) or replaced: leave it alone
-        body: Any = response.request.body
-        if body is not None and not isinstance(body, bytes | str):
-            if position is None or not hasattr(body, "seek"):
-                return response  # a one-shot stream cannot be sent again
-            body.seek(position)
-        fresh = self._provider.force_refresh(stale=token)
+        retries = {"nonce", "refresh"}
+        while True:
+            step = self._next(response, token)
+            if step is None or step not in retries:
+                return response
+            retries.discard(step)
+            if response.request.headers.get("Authorization") != token.authorization_header:
+                return response  # the token was stripped (redirect) or replaced: leave it alone
+            body: Any = response.request.body
+            if body is not None and not isinstance(body, bytes | str):
+                if position is None or not hasattr(body, "seek"):
+                    return response  # a one-shot stream cannot be sent again
+                body.seek(position)
+            if step == "refresh":
+                token = self._provider.force_refresh(stale=token)
+            response = self._send_again(response, token, **kwargs)
+
+    def _send_again(
+        self, response: requests.Response, token: AccessToken, **kwargs: Any
+    ) -> requests.Response:
         # Release the connection of the rejected response before re-sending.
         _ = response.content
         response.close()
@@ -86,8 +125,8 @@ class RequestsBearerAuth(AuthBase):
         if cookies is not None:
             extract_cookies_to_jar(cookies, response.request, response.raw)  # type: ignore[no-untyped-call]
             retry.prepare_cookies(cookies)
-        retry.headers["Authorization"] = fresh.authorization_header
+        self._apply(retry, token)
         second = response.connection.send(retry, **kwargs)
-        second.history.append(response)
+        second.history = [*response.history, response]
         second.request = retry
         return second

@@ -50,6 +50,52 @@ class Settings(SettingsBase):
         None, description="PEM certificate (chain) file: serve HTTPS, TLS 1.2 or newer."
     )
     tls_key: Path | None = Field(None, description="PEM private key file of the certificate.")
+    client_cert_header: str | None = Field(
+        None,
+        description="Request header in which a TLS-terminating proxy passes the client "
+        "certificate: nginx's $ssl_client_escaped_cert (e.g. X-SSL-Client-Cert) or Envoy's "
+        "x-forwarded-client-cert (its Cert= field). Believed only from client_cert_proxies.",
+    )
+    client_cert_proxies: str | None = Field(
+        None,
+        description="Comma-separated addresses or networks (CIDR) of the proxies whose "
+        "client_cert_header is believed; from any other peer the header is ignored.",
+    )
+    tls_client_ca: Path | None = Field(
+        None,
+        description="PEM file of the CAs that issue client certificates (mutual TLS, RFC 8705): "
+        "the TLS listener asks for a certificate (optional; clients without one authenticate "
+        "as before) and accepts those that chain to them; and for tls_client_auth a "
+        "certificate, from the listener or from client_cert_header, must be issued directly "
+        "by one of them (put intermediate CAs in the file). Needs tls_cert or "
+        "client_cert_header.",
+    )
+    mtls_base_url: str | None = Field(
+        None,
+        description="Public base URL at which clients reach the endpoints with mutual TLS, when "
+        "it differs from issuer_base_url: discovery then lists mtls_endpoint_aliases "
+        "(RFC 8705 §5).",
+    )
+    dpop_proof_max_age: int = Field(
+        60,
+        ge=5,
+        le=600,
+        description="DPoP proofs (RFC 9449) are accepted for this many seconds after their "
+        "iat (and up to 5 s before it); their jti is remembered as long, on every node.",
+    )
+    dpop_nonce: bool = Field(
+        False,
+        description="Require a server-provided nonce in DPoP proofs (RFC 9449 §8, §9) at the "
+        "token endpoint and the tenant API: a proof without a current one gets "
+        "use_dpop_nonce and a DPoP-Nonce header.",
+    )
+    dpop_nonce_lifetime: int = Field(
+        300,
+        ge=10,
+        le=86400,
+        description="Seconds after which a new DPoP nonce is handed out; a nonce is accepted "
+        "until twice this (every node derives the same nonces, no shared state).",
+    )
     forwarded_allow_ips: str | None = Field(
         None,
         description="Comma-separated addresses of trusted reverse proxies whose "
@@ -187,8 +233,8 @@ class Settings(SettingsBase):
     )
     redis_url: str | None = Field(
         None,
-        description="Redis URL for the throttle's shared counters (redis://host:6379/0). Unset: "
-        "the database.",
+        description="Redis URL for the throttle's shared counters and the DPoP proofs' replay "
+        "records (redis://host:6379/0). Unset: the database.",
     )
     bootstrap_demo: bool = Field(
         True,

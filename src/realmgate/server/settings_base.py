@@ -11,8 +11,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings
+
+from realmgate.verifier._certs import TrustedProxyCerts, parse_networks
 
 _HANDED_OVER = "REALMGATE_SETTINGS_HANDED_OVER"
 _handed_over: dict[str, Any] = {}  # "settings": see SettingsBase.hand_over
@@ -28,12 +30,46 @@ class SettingsBase(BaseSettings):
         host: str
         port: int
         tls_cert: Path | None
+        client_cert_header: str | None
+        client_cert_proxies: str | None
+        tls_client_ca: Path | None
         workers: int
         worker_cpu_affinity: Literal["auto", "on", "off"]
         reuse_port: bool
         issuer_base_url: str | None
         api_base_url: str | None
         api_audience: str | None
+
+    # Field validators (not a model one): an error then shows its own field's value only.
+    @field_validator("tls_client_ca", check_fields=False)
+    @classmethod
+    def _check_tls_client_ca(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if (
+            value is not None
+            and info.data.get("tls_cert") is None
+            and not info.data.get("client_cert_header")
+        ):
+            raise ValueError(
+                "tls_client_ca (mutual TLS) needs tls_cert and tls_key (realmgate's own TLS "
+                "listener) or client_cert_header (a TLS-terminating proxy)"
+            )
+        return value
+
+    @field_validator("client_cert_header", check_fields=False)
+    @classmethod
+    def _check_cert_header(cls, value: str | None) -> str | None:
+        if value:
+            TrustedProxyCerts(value)  # ValueError: not a header name
+        return value or None
+
+    @field_validator("client_cert_proxies", check_fields=False)
+    @classmethod
+    def _check_cert_proxies(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value:
+            if not info.data.get("client_cert_header"):
+                raise ValueError("client_cert_proxies needs client_cert_header")
+            parse_networks(value)  # ValueError naming the entry
+        return value or None
 
     @classmethod
     def load(cls, config_file: Path | None = None, **overrides: Any) -> Self:

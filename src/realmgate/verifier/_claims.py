@@ -19,6 +19,9 @@ class AccessTokenClaims:
     roles: frozenset[str]
     tenant: str | None
     raw: dict[str, Any] = field(repr=False, compare=False)
+    # The ``cnf`` claim (RFC 7800) of a sender-constrained token: ``{"jkt": ...}`` for DPoP
+    # (RFC 9449 §6), ``{"x5t#S256": ...}`` for a client certificate (RFC 8705 §3.1).
+    confirmation: dict[str, Any] | None = field(default=None, compare=False)
 
     @classmethod
     def from_claims(cls, claims: dict[str, Any]) -> AccessTokenClaims:
@@ -32,6 +35,7 @@ class AccessTokenClaims:
         roles = realm_access.get("roles") if isinstance(realm_access, dict) else claims.get("roles")
         client_id = claims.get("client_id", claims.get("azp"))
         tenant = claims.get("tenant")
+        cnf = claims.get("cnf")
         return cls(
             issuer=str(claims["iss"]),
             subject=str(claims.get("sub", "")),
@@ -46,4 +50,7 @@ class AccessTokenClaims:
             else frozenset(),
             tenant=str(tenant) if isinstance(tenant, str) else None,
             raw=claims,
+            # A ``cnf`` that is not an object still marks the token as bound: ``{}`` then,
+            # which no request can satisfy.
+            confirmation=dict(cnf) if isinstance(cnf, dict) else None if cnf is None else {},
         )

@@ -109,6 +109,12 @@ def check_claims(claims: dict[str, Any], policy: TokenPolicy, now: float) -> Acc
         if policy.audience not in auds:
             raise InvalidTokenError("The access token is not meant for this audience")
     result = AccessTokenClaims.from_claims(claims)
+    check_required(result, policy)
+    return result
+
+
+def check_required(result: AccessTokenClaims, policy: TokenPolicy) -> None:
+    """The policy's required roles and scopes; raises :class:`InsufficientScopeError`."""
     missing_roles = policy.required_roles - result.roles
     if missing_roles:
         raise InsufficientScopeError(
@@ -119,7 +125,6 @@ def check_claims(claims: dict[str, Any], policy: TokenPolicy, now: float) -> Acc
         raise InsufficientScopeError(
             "The access token lacks a required scope", scope=" ".join(sorted(missing_scopes))
         )
-    return result
 
 
 def check_header(token: str, policy: TokenPolicy) -> tuple[str, str, str]:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Generic, Self, TypeVar
 
+from realmgate.verifier._binding import Credentials, ProtectedRequest, SenderConstraint
 from realmgate.verifier._cache import AsyncJwksCache, JwksCache
 from realmgate.verifier._claims import AccessTokenClaims
 from realmgate.verifier._core import (
@@ -21,13 +22,18 @@ from realmgate.verifier._core import (
     MAX_TOKEN_BYTES,
     TokenPolicy,
     check_header,
+    check_required,
     verify_token,
 )
-from realmgate.verifier._errors import InvalidTokenError
+from realmgate.verifier._errors import BEARER, DPOP, InvalidTokenError, TokenError
 from realmgate.verifier._jwks import ASYMMETRIC_ALGORITHMS
 from realmgate.verifier._time_claims import DEFAULT_LEEWAY
 
 CacheT = TypeVar("CacheT", JwksCache, AsyncJwksCache)
+SENDER_CONSTRAINED = (
+    "The access token is sender-constrained: it is accepted only with its DPoP proof or "
+    "client certificate"
+)
 
 
 def realm_issuer(sso_base_url: str, tenant: str) -> str:
@@ -81,6 +87,7 @@ class _VerifierBase(Generic[CacheT]):
             required_scopes=frozenset(scopes),
             max_token_bytes=max_token_bytes,
         )
+        self._bare: tuple[TokenPolicy, TokenPolicy] | None = None
         self._owns_cache = cache is None
         self.cache: CacheT = cache if cache is not None else self._default_cache()
         self._clock = clock
@@ -119,9 +126,51 @@ class _VerifierBase(Generic[CacheT]):
         )
 
     @property
+    def clock(self) -> Callable[[], float]:
+        """The wall clock the verifier checks times with (also the binding checks')."""
+        return self._clock
+
+    @property
     def issuers(self) -> frozenset[str]:
         """The trusted issuer URLs."""
         return self._issuers
+
+    def _bare_policy(self) -> TokenPolicy:
+        """The policy without required roles and scopes: those are checked last, after the
+        token is known to be the presenter's."""
+        cached = self._bare
+        if cached is None or cached[0] is not self.policy:
+            bare = dataclasses.replace(
+                self.policy, required_roles=frozenset(), required_scopes=frozenset()
+            )
+            cached = self._bare = (self.policy, bare)
+        return cached[1]
+
+    def _unbound(
+        self, claims: AccessTokenClaims, roles: Iterable[str], scopes: Iterable[str]
+    ) -> AccessTokenClaims:
+        if claims.confirmation is not None:
+            scheme = DPOP if "jkt" in claims.confirmation else BEARER
+            raise InvalidTokenError(SENDER_CONSTRAINED, scheme=scheme)
+        check_required(claims, self._policy_for(roles, scopes))
+        return claims
+
+    def _bound(
+        self,
+        claims: AccessTokenClaims,
+        credentials: Credentials,
+        request: ProtectedRequest,
+        binding: SenderConstraint,
+        roles: Iterable[str],
+        scopes: Iterable[str],
+    ) -> AccessTokenClaims:
+        binding.check(claims, credentials, request, now=self._clock())
+        try:
+            check_required(claims, self._policy_for(roles, scopes))
+        except TokenError as error:
+            error.scheme = credentials.scheme
+            raise
+        return claims
 
     def _policy_for(self, roles: Iterable[str], scopes: Iterable[str]) -> TokenPolicy:
         extra_roles, extra_scopes = frozenset(roles), frozenset(scopes)
@@ -156,10 +205,36 @@ class Verifier(_VerifierBase[JwksCache]):
     def verify(
         self, token: str, *, roles: Iterable[str] = (), scopes: Iterable[str] = ()
     ) -> AccessTokenClaims:
-        """Check ``token`` completely and return its claims; ``roles`` and ``scopes`` are
-        required in addition to the verifier's own. Raises :class:`InvalidTokenError` or
-        :class:`InsufficientScopeError`."""
-        policy = self._policy_for(roles, scopes)
+        """Check a bearer ``token`` completely and return its claims; ``roles`` and ``scopes``
+        are required in addition to the verifier's own. Raises :class:`InvalidTokenError` or
+        :class:`InsufficientScopeError`.
+
+        A sender-constrained token (one with a ``cnf`` claim: DPoP or certificate-bound) is
+        refused here, as the request is needed to check it: use :meth:`verify_request`."""
+        return self._unbound(self._signed(token), roles, scopes)
+
+    def verify_request(
+        self,
+        credentials: Credentials,
+        request: ProtectedRequest,
+        binding: SenderConstraint,
+        *,
+        roles: Iterable[str] = (),
+        scopes: Iterable[str] = (),
+    ) -> AccessTokenClaims:
+        """Check the token of ``credentials`` (from :func:`parse_authorization`) and its
+        binding to ``request`` (DPoP proof or client certificate, see
+        :class:`SenderConstraint`), then the required roles and scopes. Refusals carry the
+        scheme of the request (``Bearer`` or ``DPoP``) for their challenge."""
+        try:
+            claims = self._signed(credentials.token)
+        except TokenError as error:
+            error.scheme = credentials.scheme
+            raise
+        return self._bound(claims, credentials, request, binding, roles, scopes)
+
+    def _signed(self, token: str) -> AccessTokenClaims:
+        policy = self._bare_policy()
         target = _key_target(token, policy)
         if target is not None:
             self.cache.ensure(*target)
@@ -192,7 +267,27 @@ class AsyncVerifier(_VerifierBase[AsyncJwksCache]):
         self, token: str, *, roles: Iterable[str] = (), scopes: Iterable[str] = ()
     ) -> AccessTokenClaims:
         """Like :meth:`Verifier.verify`; only the key fetch awaits."""
-        policy = self._policy_for(roles, scopes)
+        return self._unbound(await self._signed(token), roles, scopes)
+
+    async def verify_request(
+        self,
+        credentials: Credentials,
+        request: ProtectedRequest,
+        binding: SenderConstraint,
+        *,
+        roles: Iterable[str] = (),
+        scopes: Iterable[str] = (),
+    ) -> AccessTokenClaims:
+        """Like :meth:`Verifier.verify_request`; only the key fetch awaits."""
+        try:
+            claims = await self._signed(credentials.token)
+        except TokenError as error:
+            error.scheme = credentials.scheme
+            raise
+        return self._bound(claims, credentials, request, binding, roles, scopes)
+
+    async def _signed(self, token: str) -> AccessTokenClaims:
+        policy = self._bare_policy()
         target = _key_target(token, policy)
         if target is not None:
             await self.cache.ensure(*target)

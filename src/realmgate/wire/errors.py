@@ -16,6 +16,8 @@ Exception tree::
      ├── InvalidTarget             400 invalid_target (RFC 8707)
      ├── RealmNotFound             404 realm_not_found
      ├── RealmDisabled             403 access_denied (Keycloak's answer for a disabled realm)
+     ├── InvalidDpopProof          400 invalid_dpop_proof (RFC 9449 §5)
+     ├── UseDpopNonce              400 use_dpop_nonce (+ DPoP-Nonce, RFC 9449 §8)
      ├── TooManyRequests           429 slow_down (+ Retry-After)
      └── ServerError               500/503 server_error / temporarily_unavailable
 """
@@ -92,6 +94,22 @@ class RealmDisabled(OAuthError):
     error = "access_denied"
     status_code = 403
     default_description = "Realm not enabled"
+
+
+class InvalidDpopProof(OAuthError):
+    error = "invalid_dpop_proof"
+    default_description = "DPoP proof is invalid"
+
+
+class UseDpopNonce(OAuthError):
+    """The proof lacks the nonce the server requires; the new one is in ``DPoP-Nonce``."""
+
+    error = "use_dpop_nonce"
+    default_description = "Authorization server requires nonce in DPoP proof"
+
+    def __init__(self, nonce: str, description: str | None = None):
+        super().__init__(description, headers={"DPoP-Nonce": nonce})
+        self.nonce = nonce
 
 
 class TooManyRequests(OAuthError):

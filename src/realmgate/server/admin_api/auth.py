@@ -142,7 +142,11 @@ async def admin_caller(request: Request) -> AdminCaller:
     admin client is over its rate (``admin_rate_limit`` per second, ``admin_rate_burst``)."""
     state: AppState = request.app.state.realmgate
     try:
-        verified = await state.bearer.authenticate(head_of(request.scope).authorization)
+        # the scope: a sender-constrained (DPoP or certificate-bound) admin token is checked
+        # against the request's proof or certificate, as at the tenant API
+        verified = await state.bearer.authenticate(
+            head_of(request.scope).authorization, request.scope
+        )
     except (MissingToken, TokenError):
         raise unauthorized() from None
     claims = verified.claims

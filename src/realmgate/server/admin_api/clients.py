@@ -54,6 +54,7 @@ from realmgate.server.admin_api.errors import (
 from realmgate.server.admin_api.params import page, query_bool, read_object
 from realmgate.server.admin_api.reps_client import (
     CLIENT,
+    JWKS_METHODS,
     REALM_MANAGEMENT,
     ClientInput,
     admin_role_rep,
@@ -161,14 +162,20 @@ async def create_client(request: Request) -> Response:
     if given.client_id == REALM_MANAGEMENT:
         raise error_message(409, f"Client {REALM_MANAGEMENT} already exists")
     auth_method = given.auth_method or "client_secret"
-    extra = without_jwks(given.extra) if auth_method == "private_key_jwt" else given.extra
+    keyed = auth_method in JWKS_METHODS
+    extra = without_jwks(given.extra) if keyed else given.extra
     issued = await run(
         admin_service(request, caller).create_client,
         tenant.shortcode,
         given.client_id,
         auth_method=auth_method,
-        jwks=given.jwks if auth_method == "private_key_jwt" else None,
-        jwks_uri=given.jwks_uri if auth_method == "private_key_jwt" else None,
+        jwks=given.jwks if keyed else None,
+        jwks_uri=given.jwks_uri if keyed else None,
+        dpop_bound=bool(given.dpop_bound),
+        cert_bound=bool(given.cert_bound),
+        # a subject is client-x509's only (as in Keycloak, ignored for other authenticators)
+        tls_subject_dn=(given.tls_subject_dn or None) if auth_method == X509 else None,
+        tls_san=(given.tls_san or None) if auth_method == X509 else None,
         internal_id=given.internal_id,
         name=given.name,
         description=given.description,
@@ -183,6 +190,9 @@ async def create_client(request: Request) -> Response:
     return created(location(request, tenant.shortcode, "clients", issued.internal_id))
 
 
+X509 = "tls_client_auth"
+
+
 def _unchangeable() -> ApiError:
     return bad_request(f"realmgate's {REALM_MANAGEMENT} client cannot be changed")
 
@@ -191,9 +201,10 @@ async def _update(
     request: Request, caller: AdminCaller, tenant: TenantRecord, client: ClientRecord
 ) -> None:
     given: ClientInput = client_input(await read_object(request, CLIENT), creating=False)
-    if given.auth_method is not None and given.auth_method != client.auth_method:
+    if given.auth_method == "client_secret_jwt" != client.auth_method:
         raise bad_request(
-            "realmgate cannot change a client's authenticator ('clientAuthenticatorType')"
+            "realmgate makes a client client-secret-jwt only at its creation (its secret is not "
+            "kept) ('clientAuthenticatorType')"
         )
     if given.secret is not None:
         raise bad_request(
@@ -207,16 +218,22 @@ async def _update(
         attributes = {**(client.extra.get("attributes") or {}), **extra["attributes"]}
         extra["attributes"] = attributes
     admin = admin_service(request, caller)
-    if client.auth_method == "private_key_jwt":
+    method = given.auth_method or client.auth_method
+    keyed = method in JWKS_METHODS
+    if keyed:
         extra = without_jwks(extra)
-        if given.jwks is not None or given.jwks_uri is not None:
-            await run(
-                admin.configure_client,
-                tenant.shortcode,
-                client.client_id,
-                jwks=given.jwks,
-                jwks_uri=given.jwks_uri if given.jwks is None else None,
-            )
+    method_changes: dict[str, Any] = {
+        "auth_method": given.auth_method if given.auth_method != client.auth_method else None,
+        "dpop_bound": given.dpop_bound,
+        "cert_bound": given.cert_bound,
+        "tls_subject_dn": given.tls_subject_dn if method == X509 else None,
+        "tls_san": given.tls_san if method == X509 else None,
+    }
+    if keyed and (given.jwks is not None or given.jwks_uri is not None):
+        method_changes["jwks"] = given.jwks
+        method_changes["jwks_uri"] = given.jwks_uri if given.jwks is None else None
+    if any(v is not None for v in method_changes.values()):
+        await run(admin.configure_client, tenant.shortcode, client.client_id, **method_changes)
     await run(
         admin.update_client_fields,
         tenant.shortcode,

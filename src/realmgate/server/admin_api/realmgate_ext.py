@@ -48,11 +48,15 @@ from realmgate.server.core.admin_views import (
     tenant_summary,
     tenant_view,
 )
+from realmgate.server.core.client_config import ConfigError, check_binding
 
 TENANT_FIELDS = ("shortcode", "name", "signingAlg", "clientId")
-TENANT_PATCH_FIELDS = ("accessTokenLifespan", "sessionMaxLifespan", "clientScopes")
-CLIENT_FIELDS = ("clientId", "roles", "authMethod", "jwks", "jwksUri")
+TENANT_PATCH_FIELDS = ("accessTokenLifespan", "sessionMaxLifespan", "clientScopes", "dpopRequired")
+SENDER_FIELDS = ("binding", "tlsSubjectDn", "tlsSan")
+CLIENT_FIELDS = ("clientId", "roles", "authMethod", "jwks", "jwksUri", *SENDER_FIELDS)
 CLIENT_PATCH_FIELDS = (
+    "authMethod",
+    *SENDER_FIELDS,
     "enabled",
     "accessTokenLifespan",
     "roles",
@@ -123,6 +127,7 @@ async def tenant(request: Request) -> Response:
         session_max_lifespan=field(data, "sessionMaxLifespan", int),
         scopes=scopes,
         remove_scopes=remove,
+        dpop_required=field(data, "dpopRequired", bool),
     )
     return answer(tenant_config_view(record))
 
@@ -137,6 +142,23 @@ async def tenant_revoke(request: Request) -> Response:
 
 
 # clients ----------------------------------------------------------------------------------
+def _sender(data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+    """``binding`` (none, dpop, cert, dpop+cert), ``tlsSubjectDn`` and ``tlsSan`` (null or
+    "": none) as keyword arguments of the admin services."""
+    options: dict[str, Any] = {}
+    binding = field(data, "binding", str)
+    if binding is not None:
+        try:
+            options["dpop_bound"], options["cert_bound"] = check_binding(binding)
+        except ConfigError as exc:
+            raise bad_request(str(exc)) from None
+    for name, key in (("tlsSubjectDn", "tls_subject_dn"), ("tlsSan", "tls_san")):
+        if name in data:
+            value = field(data, name, str)
+            options[key] = value or (None if creating else "")
+    return options
+
+
 @admin_endpoint
 async def clients(request: Request) -> Response:
     t = request.path_params["tenant"]
@@ -158,6 +180,7 @@ async def clients(request: Request) -> Response:
         auth_method=field(data, "authMethod", str) or "client_secret",
         jwks=field(data, "jwks", dict),
         jwks_uri=field(data, "jwksUri", str),
+        **_sender(data, creating=True),
     )
     location = f"{request.base_url}{PREFIX.lstrip('/')}/tenants/{t}/clients/{client_id}"
     return answer(credentials_view(creds), 201, {"Location": location})
@@ -187,6 +210,8 @@ async def client(request: Request) -> Response:
         "token_profile": field(data, "tokenProfile", str),
         "jwks": field(data, "jwks", dict),
         "jwks_uri": field(data, "jwksUri", str),
+        "auth_method": field(data, "authMethod", str),
+        **_sender(data, creating=False),
     }
     enabled = field(data, "enabled", bool)
     record = await call.run(call.admin.get_client, t, c)

@@ -77,6 +77,7 @@ async def create_realm(request: Request) -> Response:
         not_before=given.not_before or 0,
         signing_alg=given.signing_alg,
         extra=given.extra or None,
+        dpop_required=bool(given.dpop_required),
     )
     return created(location(request, tenant.shortcode))
 
@@ -111,6 +112,7 @@ async def realm(request: Request) -> Response:
         not_before=given.not_before,
         signing_alg=given.signing_alg,
         extra=extra or None,
+        dpop_required=given.dpop_required,
     )
     return no_content()
 

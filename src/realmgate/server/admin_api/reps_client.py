@@ -4,8 +4,16 @@ CredentialRepresentation, to and from realmgate's records.
 realmgate's clients are confidential service-account clients of the client credentials grant.
 What a ClientRepresentation asks that realmgate cannot honour is refused with a 400 naming the
 field: ``publicClient: true``, ``bearerOnly: true``, ``serviceAccountsEnabled: false``, a
-``clientAuthenticatorType`` other than ``client-secret``, ``client-jwt`` or
-``client-secret-jwt``, a protocol other than ``openid-connect``, authorization services.
+``clientAuthenticatorType`` other than ``client-secret``, ``client-jwt``,
+``client-secret-jwt``, ``client-x509`` (RFC 8705 ``tls_client_auth``) or realmgate's
+``realmgate-x509-self-signed`` (``self_signed_tls_client_auth``, which Keycloak lacks), a protocol
+other than ``openid-connect``, authorization services, a subject DN that is a regular expression
+(Keycloak reads it as one unless ``x509.allow.regex.pattern.comparison`` is "false"; realmgate
+compares distinguished names: a plain DN is accepted either way).
+The sender constraints are Keycloak's attributes ``dpop.bound.access.tokens`` and
+``tls.client.certificate.bound.access.tokens`` ("true"/"false"), the ``client-x509`` subject
+``tls.client.auth.subject.dn``; a subject alternative name (RFC 8705 §2.1.2, which Keycloak
+lacks) is realmgate's attribute ``realmgate.tls.client.auth.san``.
 Fields realmgate does not act on (``redirectUris``, ``standardFlowEnabled``, ...) are kept in
 ``ClientRecord.extra`` and echoed. The secret is never part of a ClientRepresentation realmgate
 answers: it has only a hash of it (``GET .../client-secret`` reveals a new one once).
@@ -27,6 +35,7 @@ from realmgate.server.admin_api.params import (
     opt_str_map,
 )
 from realmgate.server.admin_api.reps_realm import stable_id, words
+from realmgate.server.admin_api.reps_sender import SENDER_ATTRS, sender_attributes, sender_input
 from realmgate.server.storage.records import AuthMethod, ClientRecord, TenantRecord
 
 CLIENT = "ClientRepresentation"
@@ -38,13 +47,17 @@ AUTHENTICATORS: dict[str, AuthMethod] = {
     "client-secret": "client_secret",
     "client-jwt": "private_key_jwt",
     "client-secret-jwt": "client_secret_jwt",
+    "client-x509": "tls_client_auth",
+    "realmgate-x509-self-signed": "self_signed_tls_client_auth",
 }
 AUTHENTICATOR_OF = {method: name for name, method in AUTHENTICATORS.items()}
+# Methods whose JWKS (or JWKS URI) is kept in the client's own fields, not in ``extra``.
+JWKS_METHODS = frozenset({"private_key_jwt", "self_signed_tls_client_auth"})
 
 # Attributes realmgate acts on or computes (never kept in ``extra``).
 LIFESPAN_ATTR = "access.token.lifespan"
 JWKS_ATTRS = ("use.jwks.url", "jwks.url", "use.jwks.string", "jwks.string")
-COMPUTED_ATTRS = frozenset({LIFESPAN_ATTR, "client.secret.creation.time"})
+COMPUTED_ATTRS = frozenset({LIFESPAN_ATTR, "client.secret.creation.time", *SENDER_ATTRS})
 
 CLIENT_HANDLED = words(
     """id clientId name description enabled secret clientAuthenticatorType publicClient
@@ -95,6 +108,11 @@ class ClientInput:
     default_scopes: list[str] | None
     optional_scopes: list[str] | None
     extra: dict[str, Any]  # echoed fields given, with ``attributes`` (not the computed ones)
+    # Sender constraints and the tls_client_auth subject (None: not given; "": none).
+    dpop_bound: bool | None = None
+    cert_bound: bool | None = None
+    tls_subject_dn: str | None = None
+    tls_san: str | None = None
 
 
 def _refuse(name: str, why: str) -> None:
@@ -150,7 +168,8 @@ def client_input(rep: dict[str, Any], *, creating: bool) -> ClientInput:
         if authenticator not in AUTHENTICATORS:
             _refuse(
                 "clientAuthenticatorType",
-                "supports the authenticators client-secret, client-jwt and client-secret-jwt",
+                "supports the authenticators client-secret, client-jwt, client-secret-jwt, "
+                "client-x509 and realmgate-x509-self-signed",
             )
         auth_method = AUTHENTICATORS[authenticator]
     secret = opt_str(rep, "secret")
@@ -161,7 +180,9 @@ def client_input(rep: dict[str, Any], *, creating: bool) -> ClientInput:
     jwks: dict[str, Any] | None = None
     jwks_uri: str | None = None
     extra: dict[str, Any] = {}
+    sender: dict[str, Any] = {}
     if attributes is not None:
+        sender = sender_input(attributes)
         if LIFESPAN_ATTR in attributes:
             lifespan = _lifespan(attributes[LIFESPAN_ATTR])
         jwks, jwks_uri = _jwks(attributes)
@@ -197,6 +218,7 @@ def client_input(rep: dict[str, Any], *, creating: bool) -> ClientInput:
         default_scopes=opt_str_list(rep, "defaultClientScopes"),
         optional_scopes=opt_str_list(rep, "optionalClientScopes"),
         extra=extra,
+        **sender,
     )
 
 
@@ -224,6 +246,7 @@ def client_rep(
         attributes.update({"use.jwks.url": "true", "jwks.url": client.jwks_uri})
     if client.jwks is not None:
         attributes.update({"use.jwks.string": "true", "jwks.string": json.dumps(client.jwks)})
+    attributes.update(sender_attributes(client))
     defaults = [n for n, kind in sorted(tenant.client_scopes.items()) if kind == "default"]
     optional = [n for n, kind in sorted(tenant.client_scopes.items()) if kind == "optional"]
     rep: dict[str, Any] = {"id": client.internal_id or client.sub, "clientId": client.client_id}
@@ -357,6 +380,7 @@ def secret_rep(secret: str) -> dict[str, Any]:
 __all__ = [
     "AUTHENTICATORS",
     "CLIENT_FIELDS",
+    "JWKS_METHODS",
     "REALM_MANAGEMENT",
     "ClientInput",
     "admin_role_rep",

@@ -149,6 +149,12 @@ class RealmInput:
     not_before: int | None
     signing_alg: str | None
     extra: dict[str, Any]
+    dpop_required: bool | None = None  # realmgate's realm attribute DPOP_REQUIRED_ATTR
+
+
+# Every client of the realm must send DPoP proofs (TenantRecord.dpop_required). Keycloak has no
+# realm setting for it (a client policy does it there): realmgate's own attribute.
+DPOP_REQUIRED_ATTR = "realmgate.dpop.required"
 
 
 def realm_input(rep: dict[str, Any]) -> RealmInput:
@@ -166,8 +172,12 @@ def realm_input(rep: dict[str, Any]) -> RealmInput:
     for name in REALM_ECHOED:
         if rep.get(name) is not None:
             extra[name] = rep[name]
+    dpop_required: bool | None = None
     if "attributes" in extra:
-        extra["attributes"] = opt_str_map(rep, "attributes")
+        attributes = dict(opt_str_map(rep, "attributes") or {})
+        flag = attributes.pop(DPOP_REQUIRED_ATTR, None)
+        dpop_required = None if flag is None else flag.strip().lower() == "true"
+        extra["attributes"] = attributes
     for name in ("displayNameHtml", "defaultLocale", "sslRequired", "accountTheme"):
         if name in extra:
             extra[name] = opt_str(rep, name)
@@ -184,6 +194,7 @@ def realm_input(rep: dict[str, Any]) -> RealmInput:
         not_before=opt_int(rep, "notBefore"),
         signing_alg=opt_str(rep, "defaultSignatureAlgorithm"),
         extra=extra,
+        dpop_required=dpop_required,
     )
 
 
@@ -202,6 +213,10 @@ def realm_rep(tenant: TenantRecord) -> dict[str, Any]:
             "defaultSignatureAlgorithm": tenant.signing_alg,
         }
     )
+    attributes = {k: v for k, v in rep["attributes"].items() if k != DPOP_REQUIRED_ATTR}
+    if tenant.dpop_required:
+        attributes[DPOP_REQUIRED_ATTR] = "true"
+    rep["attributes"] = attributes
     return rep
 
 

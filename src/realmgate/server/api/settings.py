@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from realmgate.server.api.auth import Caller, MissingToken
+from realmgate.server.api.auth import ALGS, Caller, MissingToken
 from realmgate.server.core.admin import TENANT_ADMIN_ROLE
 from realmgate.server.core.tenant_settings import SettingsInvalid, apply_patch, represent
 from realmgate.server.http.request_head import head_of, read_body
@@ -19,7 +19,7 @@ from realmgate.server.http.responses import jsend_fail, json_response
 from realmgate.server.http.state import AppState
 from realmgate.server.storage.protocols import Store
 from realmgate.server.storage.records import TenantRecord
-from realmgate.verifier import InsufficientScopeError, TokenError
+from realmgate.verifier import InsufficientScopeError, TokenError, UseDpopNonceError
 from realmgate.wire import jsend
 from realmgate.wire.errors import RequestTooLarge
 
@@ -29,24 +29,35 @@ MAX_PATCH_ATTEMPTS = 5
 
 
 def challenge_response(exc: TokenError | MissingToken) -> Response:
-    if isinstance(exc, MissingToken):
+    if isinstance(exc, MissingToken):  # RFC 9449 §7.1: a challenge for each scheme
         return jsend_fail(
             401,
             {"authorization": "A bearer token is required"},
             "Authentication required",
-            {"WWW-Authenticate": f'Bearer realm="{API_REALM}"'},
+            {"WWW-Authenticate": f'Bearer realm="{API_REALM}", DPoP algs="{ALGS}"'},
         )
-    return jsend_fail(
-        exc.status_code,
-        {"authorization": exc.description},
-        "Forbidden" if exc.status_code == 403 else "Invalid access token",
-        {"WWW-Authenticate": exc.challenge(API_REALM)},
-    )
+    headers = {"WWW-Authenticate": exc.challenge(API_REALM)}
+    if isinstance(exc, UseDpopNonceError):
+        headers["DPoP-Nonce"] = exc.nonce
+    if exc.status_code == 503:
+        message = "Service unavailable"
+    else:
+        message = "Forbidden" if exc.status_code == 403 else "Invalid access token"
+    return jsend_fail(exc.status_code, {"authorization": exc.description}, message, headers)
+
+
+def _nonce(request: Request) -> dict[str, str] | None:
+    """``DPoP-Nonce`` for a request with a proof when nonces are on (RFC 9449 §9)."""
+    state: AppState = request.app.state.realmgate
+    if not state.settings.dpop_nonce or head_of(request.scope).dpop is None:
+        return None
+    nonce = state.bearer.dpop.nonce()
+    return {"DPoP-Nonce": nonce} if nonce is not None else None
 
 
 async def _caller(request: Request) -> Caller:
     state: AppState = request.app.state.realmgate
-    return await state.bearer.authenticate(head_of(request.scope).authorization)
+    return await state.bearer.authenticate(head_of(request.scope).authorization, request.scope)
 
 
 def _patch_tenant(store: Store, shortcode: str, patch: Any) -> TenantRecord | None:
@@ -66,7 +77,9 @@ async def settings_endpoint(request: Request) -> Response:
     try:
         caller = await _caller(request)
         if request.method == "GET":
-            return json_response(jsend.success(represent(caller.realm.tenant)))
+            return json_response(
+                jsend.success(represent(caller.realm.tenant)), 200, _nonce(request)
+            )
         if TENANT_ADMIN_ROLE not in caller.claims.roles:
             raise InsufficientScopeError(
                 f"Updating settings needs the role '{TENANT_ADMIN_ROLE}'", scope=TENANT_ADMIN_ROLE
@@ -95,7 +108,7 @@ async def settings_endpoint(request: Request) -> Response:
     if updated is None:
         return jsend_fail(404, {"tenant": "no longer exists"}, "Tenant not found")
     state.directory.evict_realm(shortcode)
-    return json_response(jsend.success(represent(updated)))
+    return json_response(jsend.success(represent(updated)), 200, _nonce(request))
 
 
 routes = [

@@ -35,7 +35,9 @@ from realmgate.server.core.admin import Admin, AdminError
 from realmgate.server.core.admin_clients import DEFAULT_SECRET_GRACE
 from realmgate.server.core.admin_views import ts
 from realmgate.server.core.client_config import (
+    KEY_METHODS,
     ConfigError,
+    binding_name,
     check_audiences,
     check_claims,
     check_lifespan,
@@ -60,6 +62,12 @@ LABELS: dict[str, str] = {
     "claims": "Custom claims (JSON)",
 }
 MAX_GRACE = 366 * 86_400
+BINDING_TEXT = {
+    "none": "none (bearer tokens)",
+    "dpop": "DPoP (RFC 9449): a proof with every token request",
+    "cert": "client certificate (RFC 8705)",
+    "dpop+cert": "DPoP and client certificate",
+}
 RESENT = {
     "rotate": "Nothing was rotated: the client changed since this form was loaded. If you "
     "reloaded the page of a new secret, that secret is the current one. Rotate again here "
@@ -184,7 +192,8 @@ async def client_view(
             "labels": LABELS,
             "grace": grace if grace is not None else str(DEFAULT_SECRET_GRACE),
             "grace_errors": grace_errors or {},
-            "has_secret": client.auth_method != "private_key_jwt",
+            "has_secret": client.auth_method not in KEY_METHODS,
+            "binding": BINDING_TEXT[binding_name(client.dpop_bound, client.cert_bound)],
             "ts": ts,
         },
         user=user,
@@ -238,8 +247,10 @@ async def rotate_secret(request: Request, user: ConsoleUser) -> Response:
         problem = f"The grace period must be between 0 and {MAX_GRACE} seconds"
     admin = admin_service(request, user)
     client = await run(admin.get_client, tenant, client_id)
-    if client.auth_method == "private_key_jwt":
-        raise ConsoleError(400, "No secret", "This client authenticates with its key only.")
+    if client.auth_method in KEY_METHODS:
+        raise ConsoleError(
+            400, "No secret", "This client authenticates with its key or certificate only."
+        )
     if form.get("version") != str(client.version):
         # the page that sent this form is older than the client: most likely the answer
         # page reloaded (the browser sends the rotation again); never rotate twice

@@ -102,8 +102,10 @@ class Admin(RealmAdmin):
         session_max_lifespan: int | None = None,
         scopes: dict[str, str] | None = None,
         remove_scopes: tuple[str, ...] = (),
+        dpop_required: bool | None = None,
     ) -> TenantRecord:
-        """Lifespans and client scopes (name -> "default" or "optional") of a realm."""
+        """Lifespans and client scopes (name -> "default" or "optional") of a realm, and
+        whether every client must send DPoP proofs (None: unchanged)."""
         for _ in range(5):
             tenant = self.get_tenant(shortcode)
             try:
@@ -112,6 +114,8 @@ class Admin(RealmAdmin):
                 )
             except ConfigError as exc:
                 raise AdminError(str(exc)) from None
+            if dpop_required is not None:
+                updated = replace(updated, dpop_required=dpop_required)
             if self.store.update_tenant(updated):
                 self.audit(
                     "tenant.configured",
@@ -120,6 +124,7 @@ class Admin(RealmAdmin):
                     accessTokenLifespan=updated.access_token_lifespan,
                     sessionMaxLifespan=updated.session_max_lifespan,
                     clientScopes=updated.client_scopes,
+                    dpopRequired=updated.dpop_required,
                 )
                 return updated
         raise Conflict(f"tenant {shortcode!r} is being changed concurrently; try again")

@@ -5,14 +5,26 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
+from realmgate.server.core.admin_errors import (
+    DEFAULT_SECRET_GRACE,
+    AdminError,
+    Conflict,
+    IssuedCredentials,
+    NotFound,
+)
+from realmgate.server.core.admin_secrets import ClientSecrets
 from realmgate.server.core.client_config import (
+    AUTH_METHODS,
+    KEY_METHODS,
     ConfigError,
+    changed_client,
     check_admin_roles,
     check_audiences,
     check_claims,
+    check_client_auth,
     check_extra,
     check_jwks,
     check_jwks_uri,
@@ -20,10 +32,22 @@ from realmgate.server.core.client_config import (
     check_roles,
     check_scope_name,
     check_secret,
+    check_subject_dn,
     check_text,
+    check_tls_san,
+    sender_changes,
 )
 from realmgate.server.crypto import new_client_secret
 from realmgate.server.settings import Settings
+
+__all__ = [
+    "DEFAULT_SECRET_GRACE",
+    "AdminError",
+    "ClientAdmin",
+    "Conflict",
+    "IssuedCredentials",
+    "NotFound",
+]
 from realmgate.server.storage.protocols import DuplicateError, Store
 from realmgate.server.storage.records import (
     AuditEvent,
@@ -37,37 +61,10 @@ from realmgate.wire.names import is_client_id, is_shortcode
 
 audit_log = logging.getLogger("realmgate.audit")
 
-# How long the previous secret keeps working after a rotation, unless the caller says.
-DEFAULT_SECRET_GRACE = 24 * 3600
-AUTH_METHODS: tuple[AuthMethod, ...] = ("client_secret", "client_secret_jwt", "private_key_jwt")
 INTERNAL_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
 
 
-class AdminError(Exception):
-    """A bad admin request: unknown tenant or client, invalid name, duplicate. The message is
-    shown to the caller (the admin API answers it as Keycloak's ``errorMessage``/``error``)."""
-
-
-class NotFound(AdminError):
-    """What the request names does not exist (the admin API: 404)."""
-
-
-class Conflict(AdminError):
-    """A duplicate, or a change that lost to a concurrent one (the admin API: 409)."""
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedCredentials:
-    """A client's credentials as handed out once. The secret never shows in a repr."""
-
-    tenant: str
-    client_id: str
-    client_secret: str = field(repr=False)
-    internal_id: str = ""  # Keycloak's client id
-    sub: str = ""  # the service account's id
-
-
-class ClientAdmin:
+class ClientAdmin(ClientSecrets):
     """Client operations; :class:`~realmgate.server.core.admin.Admin` adds tenants and keys."""
 
     store: Store
@@ -205,9 +202,16 @@ class ClientAdmin:
         extra: dict[str, Any] | None = None,
         admin_roles: tuple[str, ...] = (),
         reveal: bool = False,
+        dpop_bound: bool = False,
+        cert_bound: bool = False,
+        tls_subject_dn: str | None = None,
+        tls_san: str | None = None,
     ) -> IssuedCredentials:
-        """Create a client. For ``private_key_jwt`` the returned secret is unused (no secret
-        authentication is accepted); the client's JWKS or JWKS URI is required.
+        """Create a client. For ``private_key_jwt`` and the TLS methods the returned secret is
+        empty (no secret authentication is accepted); ``private_key_jwt`` needs the client's
+        JWKS or JWKS URI, ``self_signed_tls_client_auth`` its JWKS, ``tls_client_auth`` one of
+        ``tls_subject_dn`` (RFC 4514) or ``tls_san`` (``dns:``, ``uri:``, ``ip:``, ``email:``).
+        ``dpop_bound``/``cert_bound``: its tokens are DPoP- or certificate-bound.
 
         ``secret``: the caller's (hashed like a generated one); ``reveal``: the secret can
         also be read once through :meth:`reveal_secret` within the reveal window. Roles the
@@ -226,6 +230,15 @@ class ClientAdmin:
             jwks = check_jwks(jwks) if jwks is not None else None
             jwks_uri = check_jwks_uri(jwks_uri) if jwks_uri is not None else None
             secret = check_secret(secret) if secret is not None else None
+            tls_subject_dn = check_subject_dn(tls_subject_dn) if tls_subject_dn else None
+            tls_san = check_tls_san(tls_san) if tls_san else None
+            check_client_auth(
+                auth_method,
+                jwks=jwks,
+                jwks_uri=jwks_uri,
+                tls_subject_dn=tls_subject_dn,
+                tls_san=tls_san,
+            )
             fields = self.check_client_fields(
                 realm,
                 name=name,
@@ -237,13 +250,17 @@ class ClientAdmin:
             )
         except ConfigError as exc:
             raise AdminError(str(exc)) from None
-        if auth_method == "private_key_jwt" and (jwks is None) == (jwks_uri is None):
-            raise AdminError("a private_key_jwt client needs exactly one of a JWKS or a JWKS URI")
+        fields.update(
+            dpop_bound=dpop_bound,
+            cert_bound=cert_bound,
+            tls_subject_dn=tls_subject_dn,
+            tls_san=tls_san,
+        )
         now = self._now()
         record, secret = self._new_client(tenant, client_id, roles, now, auth_method, secret)
         if internal_id is not None:
             fields["internal_id"] = internal_id
-        if reveal and auth_method != "private_key_jwt":
+        if reveal and auth_method not in KEY_METHODS:
             fields.update(self._revealable(tenant, client_id, secret, now))
         record = replace(
             record, jwks=jwks, jwks_uri=jwks_uri, enabled=enabled, admin_roles=admin_roles, **fields
@@ -259,9 +276,12 @@ class ClientAdmin:
             authMethod=auth_method,
             roles=list(roles),
             **({"adminRoles": list(admin_roles)} if admin_roles else {}),
+            **({"dpopBound": True} if dpop_bound else {}),
+            **({"certBound": True} if cert_bound else {}),
         )
-        # A private_key_jwt client authenticates with its key only: its secret is never shown.
-        shown = "" if auth_method == "private_key_jwt" else secret
+        # A client of a key or certificate method authenticates with it only: its secret is
+        # never shown.
+        shown = "" if auth_method in KEY_METHODS else secret
         return IssuedCredentials(tenant, client_id, shown, record.internal_id, record.sub)
 
     def get_client(self, tenant: str, client_id: str) -> ClientRecord:
@@ -296,64 +316,6 @@ class ClientAdmin:
         self.store.delete_client(tenant, client_id)
         self.audit("client.deleted", tenant, client_id)
 
-    def rotate_secret(
-        self, tenant: str, client_id: str, *, grace: int = DEFAULT_SECRET_GRACE
-    ) -> IssuedCredentials:
-        """A new secret; the previous one stays valid for ``grace`` seconds (0: ends now).
-
-        At most two secrets are ever valid: a rotation during a grace period ends the older
-        previous secret at once."""
-        if grace < 0:
-            raise AdminError("the grace period cannot be negative")
-        secret = self._new_secret(tenant, client_id, grace, reveal=False)
-        self.audit("client.secret_rotated", tenant, client_id, graceSeconds=grace)
-        return IssuedCredentials(tenant, client_id, secret)
-
-    def _new_secret(self, tenant: str, client_id: str, grace: int, *, reveal: bool) -> str:
-        """A new secret (the previous one valid ``grace`` s more; ``reveal``: readable once)."""
-        now = self._now()
-        secret = new_client_secret()
-        revealable = self._revealable(tenant, client_id, secret, now) if reveal else {}
-
-        def rotated(client: ClientRecord) -> ClientRecord:
-            jwt_secret = client.auth_method == "client_secret_jwt"
-            return replace(
-                client,
-                secret_hash=self.vault.hasher.hash(secret),
-                secret_enc=self.vault.encrypt_client_secret(tenant, client_id, secret)
-                if jwt_secret
-                else None,
-                previous_secret_hash=client.secret_hash if grace else None,
-                previous_secret_enc=client.secret_enc if grace and jwt_secret else None,
-                previous_secret_expires_at=now + grace if grace else None,
-                **revealable,
-            )
-
-        self._update_client(tenant, client_id, rotated)
-        return secret
-
-    def end_previous_secret(self, tenant: str, client_id: str) -> ClientRecord:
-        """End the grace period of the previous secret now."""
-        client = self._update_client(
-            tenant,
-            client_id,
-            lambda c: replace(
-                c,
-                previous_secret_hash=None,
-                previous_secret_enc=None,
-                previous_secret_expires_at=None,
-            ),
-        )
-        self.audit("client.previous_secret_ended", tenant, client_id)
-        return client
-
-    def revoke_client_tokens(self, tenant: str, client_id: str) -> int:
-        """Not-before policy: every token the client got before now stops working."""
-        now = self._now()
-        self._update_client(tenant, client_id, lambda c: replace(c, not_before=now))
-        self.audit("client.tokens_revoked", tenant, client_id, notBefore=now)
-        return now
-
     def configure_client(
         self,
         tenant: str,
@@ -369,8 +331,16 @@ class ClientAdmin:
         token_profile: TokenProfile | None = None,
         jwks: dict[str, Any] | None = None,
         jwks_uri: str | None = None,
+        auth_method: AuthMethod | None = None,
+        dpop_bound: bool | None = None,
+        cert_bound: bool | None = None,
+        tls_subject_dn: str | None = None,
+        tls_san: str | None = None,
     ) -> ClientRecord:
-        """Change a client's options; arguments left as None keep their value."""
+        """Change a client's options; arguments left as None keep their value (``""``
+        removes a subject DN or alternative name). A client leaving ``tls_client_auth`` loses
+        its subject; one of a secret method keeps its secret hash (``rotate_secret`` gives a
+        new secret)."""
         realm = self.get_tenant(tenant)
         self.get_client(tenant, client_id)
         try:
@@ -398,8 +368,18 @@ class ClientAdmin:
                 changes.update(jwks=check_jwks(jwks), jwks_uri=None)
             if jwks_uri is not None:
                 changes.update(jwks_uri=check_jwks_uri(jwks_uri), jwks=None)
+            changes.update(
+                sender_changes(auth_method, dpop_bound, cert_bound, tls_subject_dn, tls_san)
+            )
         except ConfigError as exc:
             raise AdminError(str(exc)) from None
-        updated = self._update_client(tenant, client_id, lambda c: replace(c, **changes))
+
+        def change(client: ClientRecord) -> ClientRecord:
+            try:
+                return changed_client(client, changes)
+            except ConfigError as exc:
+                raise AdminError(str(exc)) from None
+
+        updated = self._update_client(tenant, client_id, change)
         self.audit("client.configured", tenant, client_id, changed=sorted(changes))
         return updated

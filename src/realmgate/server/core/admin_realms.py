@@ -154,6 +154,7 @@ class RealmAdmin(ClientFieldsAdmin):
         not_before: int = 0,
         signing_alg: str | None = None,
         extra: dict[str, Any] | None = None,
+        dpop_required: bool = False,
     ) -> TenantRecord:
         """A realm as Keycloak's ``POST /admin/realms`` makes it: the tenant and its signing
         key, no client (``master`` also gets its realm roles ``admin`` and ``create-realm``)."""
@@ -171,7 +172,7 @@ class RealmAdmin(ClientFieldsAdmin):
             not_before=not_before,
             extra=extra,
         )
-        tenant = replace(tenant, **fields)
+        tenant = replace(tenant, **fields, dpop_required=dpop_required)
         roles = [self._new_role(shortcode, name, None, now) for name in MASTER_ROLES]
         try:
             self.store.create_tenant(
@@ -195,6 +196,7 @@ class RealmAdmin(ClientFieldsAdmin):
         not_before: int | None = None,
         signing_alg: str | None = None,
         extra: dict[str, Any] | None = None,
+        dpop_required: bool | None = None,
     ) -> TenantRecord:
         """Keycloak's partial update of a realm: None keeps a value, ``extra`` is merged. A
         new ``signing_alg`` is a key rotation to a key of that algorithm."""
@@ -211,6 +213,8 @@ class RealmAdmin(ClientFieldsAdmin):
                 not_before=not_before,
                 extra=extra,
             )
+            if dpop_required is not None and dpop_required != tenant.dpop_required:
+                fields["dpop_required"] = dpop_required
             if not fields or self.store.update_tenant(
                 replace(tenant, **fields, updated_at=self._now())
             ):

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from realmgate.server.core.admin_clients import IssuedCredentials
+from realmgate.server.core.client_config import binding_name
 from realmgate.server.core.tenant_settings import represent
 from realmgate.server.storage.records import AuditEvent, ClientRecord, KeyRecord, TenantRecord
 
@@ -60,6 +61,9 @@ def client_view(c: ClientRecord) -> dict[str, Any]:
         "tokenProfile": c.token_profile,
         "jwks": c.jwks,
         "jwksUri": c.jwks_uri,
+        "binding": binding_name(c.dpop_bound, c.cert_bound),
+        "tlsSubjectDn": c.tls_subject_dn,
+        "tlsSan": c.tls_san,
         "notBefore": ts(c.not_before) if c.not_before else None,
         "previousSecretValidUntil": ts(c.previous_secret_expires_at),
         "createdAt": ts(c.created_at),
@@ -86,6 +90,7 @@ def tenant_view(t: TenantRecord, clients: list[ClientRecord]) -> dict[str, Any]:
     """A tenant as ``tenant show`` shows it: its settings and the ids of its clients."""
     return represent(t) | {
         "signingAlgorithm": t.signing_alg,
+        "dpopRequired": t.dpop_required,
         "notBefore": t.not_before,
         "clients": [c.client_id for c in clients],
     }
@@ -93,7 +98,7 @@ def tenant_view(t: TenantRecord, clients: list[ClientRecord]) -> dict[str, Any]:
 
 def tenant_config_view(t: TenantRecord) -> dict[str, Any]:
     """A tenant after ``tenant set``: its settings with its lifespans and client scopes."""
-    return represent(t) | {"clientScopes": t.client_scopes}
+    return represent(t) | {"clientScopes": t.client_scopes, "dpopRequired": t.dpop_required}
 
 
 def not_before_view(tenant: str, at: int, client_id: str | None = None) -> dict[str, Any]:

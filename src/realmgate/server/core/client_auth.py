@@ -2,8 +2,12 @@
 
 Methods (RFC 6749 §2.3.1, RFC 7523 §2.2): ``client_secret_post`` (form parameters, as in the
 seed), ``client_secret_basic`` (HTTP Basic with form-urlencoded id and secret),
-``client_secret_jwt`` and ``private_key_jwt`` (a signed ``client_assertion``). A client is
-registered for one family: secret clients take post or basic, JWT clients their assertion.
+``client_secret_jwt`` and ``private_key_jwt`` (a signed ``client_assertion``), and mutual TLS
+(RFC 8705 §2): ``tls_client_auth`` and ``self_signed_tls_client_auth``, a request with
+``client_id`` in its form, no secret nor assertion, and a client certificate (its TLS
+connection's, or a trusted proxy's header: ``server/http/client_cert.py``; the matching is in
+:mod:`realmgate.server.core.mtls`). A client is registered for one family: secret clients take
+post or basic, JWT clients their assertion, certificate clients their certificate.
 
 Unknown client, disabled client, wrong method and wrong secret give one and the same
 :class:`InvalidClient` and, for secrets, go through the same work: a keyed hash and a
@@ -19,14 +23,24 @@ import base64
 import binascii
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal
 from urllib.parse import unquote_plus
+
+from cryptography import x509
 
 from realmgate.server.core.assertions import (
     ASSERTION_TYPE,
     AssertionInvalid,
     AssertionVerifier,
     assertion_client_id,
+)
+from realmgate.server.core.mtls import (
+    cert_matches_jwks,
+    issued_by,
+    load_cert,
+    load_issuers,
+    subject_matches,
 )
 from realmgate.server.core.realms import Directory, Realm
 from realmgate.server.core.throttle import Throttle, source_key
@@ -37,7 +51,10 @@ from realmgate.wire.forms import Form
 
 log = logging.getLogger("realmgate.auth")
 
-AuthMethod = Literal["client_secret_basic", "client_secret_post", "client_assertion"]
+AuthMethod = Literal[
+    "client_secret_basic", "client_secret_post", "client_assertion", "tls_client_auth"
+]
+TLS_METHODS = frozenset({"tls_client_auth", "self_signed_tls_client_auth"})
 MAX_CREDENTIAL_CHARS = 512
 
 
@@ -46,6 +63,9 @@ class Credentials:
     client_id: str
     client_secret: str = field(repr=False)
     method: AuthMethod
+    # "tls_client_auth": the request's DER client certificate (either RFC 8705 method; which
+    # one is checked is the client's registered ``auth_method``).
+    cert: bytes | None = field(default=None, repr=False)
 
 
 def _parse_basic(authorization: str) -> tuple[str, str]:
@@ -78,8 +98,13 @@ def _assertion(form: Form, authorization: str | None, realm: str) -> Credentials
     return Credentials(client_id, assertion, "client_assertion")
 
 
-def extract_credentials(form: Form, authorization: str | None, realm: str) -> Credentials:
-    """Find the one client authentication method the request used."""
+def extract_credentials(
+    form: Form, authorization: str | None, realm: str, cert: bytes | None = None
+) -> Credentials:
+    """Find the one client authentication method the request used. ``cert``: the request's
+    DER client certificate, if any (mutual TLS); it authenticates only a request that has a
+    ``client_id`` and no other credentials, and may otherwise come along (certificate-bound
+    tokens, RFC 8705 §3)."""
     if "client_assertion" in form or "client_assertion_type" in form:
         return _assertion(form, authorization, realm)
     form_id, form_secret = form.get("client_id"), form.get("client_secret")
@@ -92,6 +117,8 @@ def extract_credentials(form: Form, authorization: str | None, realm: str) -> Cr
         if not client_id or not secret:
             raise InvalidClient.for_scheme(realm, basic=True)
         return Credentials(client_id, secret, "client_secret_basic")
+    if form_id is not None and form_secret is None and cert is not None:
+        return Credentials(form_id, "", "tls_client_auth", cert)
     if form_id is None or form_secret is None:
         raise InvalidClient.for_scheme(realm, basic=False)
     return Credentials(form_id, form_secret, "client_secret_post")
@@ -120,6 +147,7 @@ class ClientAuthenticator:
         self.directory = directory
         self.assertions = assertions or AssertionVerifier(directory)
         self.throttle = throttle
+        self._cert_issuers: tuple[x509.Certificate, ...] | None = None
 
     def check_throttle(
         self, tenant: str, client_id: str, src: str, *, authenticated: bool = False
@@ -196,10 +224,12 @@ class ClientAuthenticator:
         self, realm: Realm, client: ClientRecord | None, creds: Credentials, now: int
     ) -> str | None:
         """None when authenticated, else the reason (for logs only)."""
+        if creds.method == "tls_client_auth":
+            return self._check_cert(client, creds)
         if creds.method == "client_assertion":
             if client is None or not client.enabled:
                 return "unknown client" if client is None else "disabled"
-            if client.auth_method == "client_secret":
+            if client.auth_method == "client_secret" or client.auth_method in TLS_METHODS:
                 return "wrong method"
             try:
                 await self.assertions.verify(realm, client, creds.client_secret, now)
@@ -216,3 +246,38 @@ class ClientAuthenticator:
         if client.auth_method != "client_secret":
             return "wrong method"
         return None if ok else "bad secret"
+
+    def cert_issuers(self) -> tuple[x509.Certificate, ...]:
+        """The CAs of ``tls_client_ca`` (read once), none when it is not set."""
+        if self._cert_issuers is None:
+            path = self.directory.settings.tls_client_ca
+            self._cert_issuers = load_issuers(path.read_bytes()) if path is not None else ()
+        return self._cert_issuers
+
+    def _check_cert(self, client: ClientRecord | None, creds: Credentials) -> str | None:
+        """RFC 8705 §2: the certificate is parsed and matched whatever the client (against
+        nothing when there is none), so an unknown id costs what a known one costs. With
+        ``tls_client_ca``, a ``tls_client_auth`` certificate must be issued by one of its CAs
+        whichever way it came (a proxy may pass certificates it did not check, e.g. nginx's
+        ``optional_no_ca`` for self-signed ones)."""
+        cert = load_cert(creds.cert or b"")
+        if cert is None:
+            return "malformed certificate"
+        issuers = self.cert_issuers()
+        trusted = not issuers or issued_by(cert, issuers, datetime.now(UTC))
+        method = client.auth_method if client is not None else "tls_client_auth"
+        if method == "self_signed_tls_client_auth" and client is not None:
+            # The registered certificates are in the client's inline JWKS (the admin services
+            # accept no jwks_uri for this method).
+            matched = cert_matches_jwks(creds.cert or b"", cert, client.jwks)
+        else:
+            dn = client.tls_subject_dn if client is not None else None
+            san = client.tls_san if client is not None else None
+            matched = subject_matches(cert, dn, san) and trusted
+        if client is None:
+            return "unknown client"
+        if not client.enabled:
+            return "disabled"
+        if client.auth_method not in TLS_METHODS:
+            return "wrong method"
+        return None if matched else "certificate does not match"

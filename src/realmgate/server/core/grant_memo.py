@@ -7,7 +7,9 @@ snapshots it was checked against, so any change to the tenant, its keys or the c
 secret, disabled, deleted, new scopes) is a miss and a full check; and only until the client's
 previous secret stops being valid, since the entry may have been made with it. Assertions
 (``private_key_jwt``, ``client_secret_jwt``) are never remembered: each is good for one
-request. Bounded, oldest first out.
+request. Nor are requests with a DPoP proof (RFC 9449: one use each) or a client certificate:
+:meth:`~realmgate.server.core.grants.ClientCredentialsGrant.handle_body` checks those in full
+and never looks them up here. Bounded, oldest first out.
 """
 
 from __future__ import annotations

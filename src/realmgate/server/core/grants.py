@@ -7,6 +7,10 @@ so :meth:`ClientCredentialsGrant.handle_body` remembers the requests that passed
 (:class:`~realmgate.server.core.grant_memo.GrantMemo`): a repeated request for the same realm
 and client snapshots skips parsing, the secret check and the scope and audience policy, and
 goes straight to the throttle, the rate limit and the signature.
+
+Requests with a DPoP proof (RFC 9449) or a client certificate (RFC 8705) are never remembered
+(a proof is good for one request) and get a sender-constrained token (:mod:`.binding`); the
+proof is checked before client authentication, its ``jti`` recorded after it.
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from realmgate.jose.dpop import DpopProof
+from realmgate.server.core.binding import UNBOUND, Binding, decide
 from realmgate.server.core.client_auth import ClientAuthenticator, extract_credentials
+from realmgate.server.core.dpop import TOKEN_PATH, ServerDpop
 from realmgate.server.core.grant_memo import GrantMemo, grace_end
 from realmgate.server.core.policy import audience, granted_scope
 from realmgate.server.core.realms import Directory, Realm
@@ -43,6 +50,8 @@ class TokenRequest:
     form: Form
     authorization: str | None
     source: str | None = None  # the peer address, for throttling
+    dpop: str | None = None  # the DPoP header (RFC 9449)
+    cert: bytes | None = field(default=None, repr=False)  # the client certificate (DER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +62,8 @@ class RawTokenRequest:
     body: bytes
     authorization: str | None
     source: str | None = None
+    dpop: str | None = None
+    cert: bytes | None = None
 
     def __repr__(self) -> str:  # the body holds the client's secret
         return f"RawTokenRequest(tenant={self.tenant!r}, body=<{len(self.body)} bytes>)"
@@ -67,8 +78,10 @@ class ClientCredentialsGrant:
         directory: Directory,
         clock: Callable[[], float] = time.time,
         authenticator: ClientAuthenticator | None = None,
+        dpop: ServerDpop | None = None,
     ):
         self.directory = directory
+        self._dpop = dpop
         self.clock = clock
         self.authenticator = authenticator or ClientAuthenticator(directory)
         settings = directory.settings
@@ -79,21 +92,36 @@ class ClientCredentialsGrant:
         # time): what a grant holds derives from those four only, never from the request.
         self._grants: dict[tuple[str, str, str, str | tuple[str, ...]], Grant] = {}
 
+    @property
+    def dpop(self) -> ServerDpop:
+        """The DPoP checks (built on first use when none was given)."""
+        if self._dpop is None:
+            self._dpop = ServerDpop.for_directory(self.directory)
+        return self._dpop
+
     async def handle(self, request: TokenRequest) -> dict[str, Any]:
         """The token response (RFC 6749 §5.1) as a dict."""
         realm = await self._realm(request.tenant)
         now = int(self.clock())
-        grant = await self._authorize(
-            realm, request.form, request.authorization, request.source, now
+        grant, binding = await self._authorize(
+            realm,
+            request.form,
+            request.authorization,
+            request.source,
+            now,
+            request.dpop,
+            request.cert,
         )
         self._admit(grant)
         self._audit(grant)
-        return grant.response(now)
+        return grant.response(now, binding)
 
     async def handle_body(self, request: RawTokenRequest) -> bytes:
         """The token response as JSON, for a raw form body (remembered when it passes)."""
         realm = await self._realm(request.tenant)
         now = int(self.clock())
+        if request.dpop is not None or request.cert is not None:
+            return await self._handle_bound(realm, request, now)
         key = self.memo.key(request.tenant, request.authorization, request.body)
         grant = self.memo.get(key, realm, now)
         if grant is not None:
@@ -102,7 +130,13 @@ class ClientCredentialsGrant:
                 grant = None
         if grant is None:
             form = parse_form(request.body)
-            grant = await self._authorize(realm, form, request.authorization, request.source, now)
+            grant, binding = await self._authorize(
+                realm, form, request.authorization, request.source, now
+            )
+            if binding.bound:  # defensive: no proof and no certificate binds nothing
+                self._admit(grant)
+                self._audit(grant)
+                return grant.response_json(now, binding)
             if "client_assertion" not in form:  # an assertion is good for one request only
                 self.memo.put(key, grant, grace_end(grant.client, now))
         else:
@@ -110,6 +144,27 @@ class ClientCredentialsGrant:
         self._admit(grant)
         self._audit(grant)
         return grant.response_json(now)
+
+    async def _handle_bound(self, realm: Realm, request: RawTokenRequest, now: int) -> bytes:
+        """A request with a DPoP proof or a client certificate: checked in full, not
+        remembered."""
+        form = parse_form(request.body)
+        grant, binding = await self._authorize(
+            realm, form, request.authorization, request.source, now, request.dpop, request.cert
+        )
+        self._admit(grant)
+        self._audit(grant)
+        return grant.response_json(now, binding)
+
+    def _check_proof(self, realm: Realm, proof: str, cert: bytes | None) -> DpopProof:
+        """The stateless checks of the token request's proof (``htu``: the token endpoint
+        under ``issuer_base_url``, or ``mtls_base_url`` when a certificate came with it)."""
+        settings = self.directory.settings
+        path = TOKEN_PATH.format(tenant=realm.shortcode)
+        urls = [settings.sso_base + path]
+        if cert is not None and settings.mtls_base_url:
+            urls.append(settings.mtls_base_url.rstrip("/") + path)
+        return self.dpop.check(proof, method="POST", urls=urls)
 
     async def _realm(self, tenant: str) -> Realm:
         realm = await self.directory.realm(tenant)
@@ -120,15 +175,34 @@ class ClientCredentialsGrant:
         return realm
 
     async def _authorize(
-        self, realm: Realm, form: Form, authorization: str | None, source: str | None, now: int
-    ) -> Grant:
+        self,
+        realm: Realm,
+        form: Form,
+        authorization: str | None,
+        source: str | None,
+        now: int,
+        dpop: str | None = None,
+        cert: bytes | None = None,
+    ) -> tuple[Grant, Binding]:
         grant_type = form.get("grant_type")
         if grant_type is None:
             raise InvalidRequest("Missing parameter: grant_type")
         if grant_type != GRANT_TYPE:
             raise UnsupportedGrantType()
-        creds = extract_credentials(form, authorization, realm.shortcode)
+        proof = self._check_proof(realm, dpop, cert) if dpop is not None else None
+        creds = extract_credentials(form, authorization, realm.shortcode, cert=cert)
         client = await self.authenticator.authenticate(realm, creds, now, source)
+        binding = UNBOUND
+        if (
+            proof is not None
+            or cert is not None
+            or client.dpop_bound
+            or client.cert_bound
+            or realm.tenant.dpop_required
+        ):
+            binding = decide(realm.tenant, client, proof, cert)
+        if proof is not None:  # recorded once the client is known: one use, on every node
+            await self.dpop.use(realm.shortcode, proof)
         scope = granted_scope(realm.tenant, client, form.get("scope"))
         aud = audience(client, self.directory.settings.audience, form.get_all("resource"))
         key = (realm.shortcode, client.client_id, scope, aud if isinstance(aud, str) else (*aud,))
@@ -137,7 +211,7 @@ class ClientCredentialsGrant:
             grant = self._grants[key] = Grant.build(realm, client, scope=scope, audience=aud)
             if len(self._grants) > MAX_GRANTS:
                 del self._grants[next(iter(self._grants))]
-        return grant
+        return grant, binding
 
     def _check_throttle(self, grant: Grant, source: str | None) -> None:
         """The throttle of a remembered request (a fresh one checked it while authenticating)."""

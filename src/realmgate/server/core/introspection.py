@@ -4,7 +4,9 @@ Both endpoints take an authenticated client of the token's own tenant. Introspec
 ``{"active": false}`` for anything invalid, expired, revoked, of another tenant or issued
 before a not-before time, and the token's claims when it is in force. Revocation puts the
 token's ``jti`` on the tenant's deny-list (shared by all nodes, kept until the token's
-``exp``) and answers 200 for unknown or invalid tokens. A client may revoke its own tokens;
+``exp``) and answers 200 for unknown or invalid tokens. A sender-constrained token's
+introspection shows its ``cnf`` and, when DPoP-bound, ``"token_type": "DPoP"`` (RFC 9449 §6.2,
+RFC 8705 §3.2). A client may revoke its own tokens;
 a client with the role ``tenant-admin`` may revoke any token of its tenant.
 
 Both take a token as in force exactly when the tenant API does: the same check with the same
@@ -81,7 +83,9 @@ class TokenIntrospection:
             raise RealmNotFound()
         if not realm.tenant.enabled:  # as Keycloak's introspection and revocation endpoints
             raise RealmDisabled()
-        creds = extract_credentials(request.form, request.authorization, realm.shortcode)
+        creds = extract_credentials(
+            request.form, request.authorization, realm.shortcode, cert=request.cert
+        )
         client = await self.authenticator.authenticate(
             realm, creds, int(self.clock()), request.source
         )
@@ -106,6 +110,9 @@ class TokenIntrospection:
             return INACTIVE
         body = dict(claims.raw)
         body["active"] = True
+        cnf = body.get("cnf")
+        if isinstance(cnf, dict) and "jkt" in cnf:
+            body["token_type"] = "DPoP"
         body.setdefault("token_type", "Bearer")
         if "preferred_username" in body:
             body.setdefault("username", body["preferred_username"])

@@ -5,21 +5,27 @@ Tokens are never stored; their ``jti`` identifies them for revocation.
 
 Only ``exp``, ``iat`` and ``jti`` differ between two tokens of one client with one scope and
 audience, so the JSON of the other claims is rendered once per (realm snapshot, client
-snapshot, scope, audience) and each token splices its three values in front of it.
+snapshot, scope, audience) and each token splices its three values in front of it. A
+sender-constrained token (DPoP, mutual TLS: :mod:`.binding`) splices its ``cnf`` there too,
+and its response says ``"token_type":"DPoP"`` for a DPoP-bound token (RFC 9449 §5).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from realmgate.server.core.policy import custom_claims
 from realmgate.server.core.realms import Realm
 from realmgate.server.storage.records import ClientRecord
+
+if TYPE_CHECKING:
+    from realmgate.server.core.binding import Binding
 
 RFC9068_TYP = "at+jwt"
 
@@ -192,6 +198,7 @@ class Grant:
     typ: str
     claims_rest: bytes
     response_tail: bytes  # the JSON token response after the token's opening quote
+    dpop_tail: bytes  # the same with "token_type":"DPoP"
     rate_key: str  # the client's key in the token rate limiter
 
     @classmethod
@@ -201,6 +208,8 @@ class Grant:
         expires_in = lifespan(realm, client)
         response = token_response("", expires_in, not_before_policy(realm, client), scope)
         rendered = json.dumps(response, separators=(",", ":"), ensure_ascii=False).encode()
+        response["token_type"] = "DPoP"
+        dpop = json.dumps(response, separators=(",", ":"), ensure_ascii=False).encode()
         return cls(
             realm=realm,
             client=client,
@@ -210,6 +219,7 @@ class Grant:
             typ=RFC9068_TYP if client.token_profile == "rfc9068" else "JWT",
             claims_rest=_templates.rest(realm, client, scope=scope, audience=audience),
             response_tail=rendered[len(RESPONSE_HEAD) :],
+            dpop_tail=dpop[len(RESPONSE_HEAD) :],
             rate_key=f"{realm.shortcode}:{client.client_id}",
         )
 
@@ -223,20 +233,51 @@ class Grant:
         )
         return self.realm.signing_key.signer.sign_payload_bytes(payload, self.typ)
 
-    def response_json(self, now: int) -> bytes:
-        """The token response (RFC 6749 §5.1, seed fields) of a new token, as JSON."""
-        return RESPONSE_HEAD + self.sign(now) + self.response_tail
+    def sign_bound(self, now: int, binding: Binding) -> bytes:
+        """A new access token with the confirmation ``cnf`` of ``binding`` (and, for a DPoP
+        binding in Keycloak's profile, ``"typ":"DPoP"`` as Keycloak's DPoP mapper sets)."""
+        rest = self.claims_rest
+        if binding.jkt is not None and self.typ != RFC9068_TYP:
+            rest = _dpop_typed(rest)
+        payload = b'{"exp":%d,"iat":%d,"jti":"%s",%s%s' % (
+            now + self.expires_in,
+            now,
+            new_jti(),
+            binding.claim_json(),
+            rest,
+        )
+        return self.realm.signing_key.signer.sign_payload_bytes(payload, self.typ)
 
-    def response(self, now: int) -> dict[str, Any]:
-        return token_response(
-            self.sign(now).decode("ascii"),
+    def response_json(self, now: int, binding: Binding | None = None) -> bytes:
+        """The token response (RFC 6749 §5.1, seed fields) of a new token, as JSON."""
+        if binding is None or not binding.bound:
+            return RESPONSE_HEAD + self.sign(now) + self.response_tail
+        tail = self.dpop_tail if binding.jkt is not None else self.response_tail
+        return RESPONSE_HEAD + self.sign_bound(now, binding) + tail
+
+    def response(self, now: int, binding: Binding | None = None) -> dict[str, Any]:
+        bound = binding is not None and binding.bound
+        token = self.sign_bound(now, binding) if binding and bound else self.sign(now)
+        response = token_response(
+            token.decode("ascii"),
             self.expires_in,
             not_before_policy(self.realm, self.client),
             self.scope,
         )
+        if binding is not None and binding.jkt is not None:
+            response["token_type"] = "DPoP"
+        return response
 
 
 RESPONSE_HEAD = b'{"access_token":"'
+
+
+@functools.lru_cache(maxsize=1024)
+def _dpop_typed(claims_rest: bytes) -> bytes:
+    """``claims_rest`` with the ``typ`` claim ``DPoP`` (rendered once per template)."""
+    claims = json.loads(b"{" + claims_rest)
+    claims["typ"] = "DPoP"
+    return json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()[1:]
 
 
 def token_response(token: str, expires_in: int, not_before: int, scope: str) -> dict[str, Any]:

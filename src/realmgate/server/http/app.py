@@ -32,6 +32,7 @@ from realmgate.server.console.web import make_env as make_console_env
 from realmgate.server.core.admin import Admin
 from realmgate.server.core.admin_ops import rotate_due_keys
 from realmgate.server.core.client_auth import ClientAuthenticator
+from realmgate.server.core.dpop import ServerDpop
 from realmgate.server.core.grants import ClientCredentialsGrant
 from realmgate.server.core.introspection import TokenIntrospection
 from realmgate.server.core.operators import Operators
@@ -244,14 +245,15 @@ def create_app(runtime: Runtime) -> Starlette:
     throttle = Throttle(counters, policy)
     directory.on_unblock = throttle.unblocked  # an admin's unblock, through the change feed
     authenticator = ClientAuthenticator(directory, throttle=throttle)
+    dpop = ServerDpop.for_directory(directory)  # token endpoint and tenant API share it
     state = AppState(
         settings=settings,
         store=runtime.store,
         directory=directory,
-        grant=ClientCredentialsGrant(directory, authenticator=authenticator),
+        grant=ClientCredentialsGrant(directory, authenticator=authenticator, dpop=dpop),
         introspection=TokenIntrospection(directory, authenticator),
         metrics=Metrics(),
-        bearer=BearerAuth(directory, settings.api_token_cache_size),
+        bearer=BearerAuth(directory, settings.api_token_cache_size, dpop=dpop),
         traffic=TrafficRecorder(),
         throttle=throttle,
     )

@@ -22,6 +22,7 @@ from realmgate.server.api.settings import challenge_response
 from realmgate.server.core.grants import GRANT_TYPE, RawTokenRequest
 from realmgate.server.core.realms import Realm
 from realmgate.server.core.tenant_settings import represent
+from realmgate.server.http.client_cert import request_cert
 from realmgate.server.http.observability import log_access, request_id, request_id_from
 from realmgate.server.http.request_head import RequestHead, head_of, read_body
 from realmgate.server.http.responses import NO_STORE, json_bytes
@@ -89,6 +90,9 @@ class HotPaths:
         self.state = state
         self.access_log = state.settings.access_log
         self.limit = state.settings.max_body_bytes
+        # Whether requests can carry a client certificate (own TLS listener or a proxy header).
+        self.certs = bool(state.settings.tls_client_ca or state.settings.client_cert_header)
+        self.nonces = state.settings.dpop_nonce
         self.settings_bodies = RenderedPerRealm(
             lambda realm: json_bytes(jsend.success(represent(realm.tenant)))
         )
@@ -158,6 +162,8 @@ class HotPaths:
                     body=body,
                     authorization=headers.authorization,
                     source=client[0] if client else None,
+                    dpop=headers.dpop,
+                    cert=request_cert(scope, state.settings) if self.certs else None,
                 )
             )
         except OAuthError as exc:
@@ -167,6 +173,10 @@ class HotPaths:
             return exc.status_code, json_bytes(exc.body()), _oauth_headers(exc)
         state.metrics.token(GRANT_TYPE, "success", time.perf_counter() - started)
         state.traffic.record(tenant, True)
+        if self.nonces and headers.dpop is not None:  # RFC 9449 §8.2: the next nonce
+            nonce = state.grant.dpop.nonce()
+            if nonce is not None:
+                return 200, response, [*OAUTH_HEADERS, (b"dpop-nonce", nonce.encode())]
         return 200, response, OAUTH_HEADERS
 
     async def settings(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -174,11 +184,19 @@ class HotPaths:
 
     async def _settings(self, scope: Scope, receive: Receive, headers: RequestHead) -> Result:
         try:
-            caller = await self.state.bearer.authenticate(headers.authorization)
+            caller = await self.state.bearer.authenticate(headers.authorization, scope)
         except (TokenError, MissingToken) as exc:
             response = challenge_response(exc)
             raw = [(k, v) for k, v in response.raw_headers if k != b"content-length"]
             return response.status_code, bytes(response.body), raw
+        if self.nonces and headers.dpop is not None:  # RFC 9449 §9: the next nonce
+            nonce = self.state.bearer.dpop.nonce()
+            if nonce is not None:
+                return (
+                    200,
+                    self.settings_bodies.get(caller.realm),
+                    [JSON, (b"dpop-nonce", nonce.encode())],
+                )
         return 200, self.settings_bodies.get(caller.realm), [JSON]
 
 

@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from realmgate.server.core.discovery import metadata
 from realmgate.server.core.grants import TokenRequest
+from realmgate.server.http.client_cert import request_cert
 from realmgate.server.http.request_head import head_of, read_body
 from realmgate.server.http.responses import (
     NO_STORE,
@@ -39,7 +40,9 @@ async def token(request: Request) -> Response:
         return oauth_error(exc)
     state.metrics.token(grant_type, "success", time.perf_counter() - started)
     state.traffic.record(request.path_params["tenant"], True)
-    return json_response(result, no_store=True)
+    nonce = state.grant.dpop.nonce() if req.dpop is not None else None
+    headers = {"DPoP-Nonce": nonce} if nonce is not None else None
+    return json_response(result, no_store=True, headers=headers)
 
 
 async def _form_request(request: Request, state: AppState) -> TokenRequest:
@@ -54,6 +57,8 @@ async def _form_request(request: Request, state: AppState) -> TokenRequest:
         form=parse_form(body),
         authorization=head.authorization,
         source=request.client.host if request.client else None,
+        dpop=head.dpop,
+        cert=request_cert(request.scope, state.settings),
     )
 
 
@@ -95,7 +100,10 @@ async def discovery(request: Request) -> Response:
     realm = await state.directory.realm(request.path_params["tenant"])
     if realm is None:
         return oauth_error(RealmNotFound())
-    return json_response(metadata(realm), headers={"Cache-Control": "public, max-age=300"})
+    return json_response(
+        metadata(realm, state.settings.mtls_base_url),
+        headers={"Cache-Control": "public, max-age=300"},
+    )
 
 
 async def not_allowed(request: Request) -> Response:

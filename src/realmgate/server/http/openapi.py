@@ -50,6 +50,17 @@ TENANT = {
     "description": "The tenant shortcode (realm).",
 }
 
+DPOP_HEADER = {
+    "name": "DPoP",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "A DPoP proof (RFC 9449) for this request: at the token endpoint it binds "
+    "the token to its key (token_type DPoP, cnf.jkt); at the tenant API it goes with "
+    "'Authorization: DPoP <token>' and must carry ath, htm and htu of the request.",
+}
+API_SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"dpop": []}]
+
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
@@ -78,6 +89,7 @@ OAUTH_ERRORS = {
     "404": _json(OAUTH_ERROR, "Unknown realm"),
     "413": _json(OAUTH_ERROR, "Body too large"),
     "429": _json(OAUTH_ERROR, "Throttled"),
+    "503": _json(OAUTH_ERROR, "Temporarily unavailable"),
 }
 
 
@@ -87,13 +99,16 @@ def document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "realmgate", "version": __version__},
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "dpop": {"type": "http", "scheme": "DPoP"},
+            },
         },
         "paths": {
             f"{oidc}/token": {
                 "post": {
                     "summary": "Client credentials grant (RFC 6749 §4.4)",
-                    "parameters": [TENANT],
+                    "parameters": [TENANT, DPOP_HEADER],
                     "requestBody": _form(
                         {
                             "grant_type": {"type": "string"},
@@ -173,17 +188,21 @@ def document() -> dict[str, Any]:
             "/v2/tenants/current/settings": {
                 "get": {
                     "summary": "The current tenant's settings",
-                    "security": [{"bearer": []}],
+                    "security": API_SECURITY,
+                    "parameters": [DPOP_HEADER],
                     "responses": {
                         "200": _json(
                             {"type": "object", "properties": {"data": SETTINGS}}, "JSend success"
                         ),
-                        "401": _json(JSEND_FAIL, "No or invalid token"),
+                        "400": _json(JSEND_FAIL, "Bad request head"),
+                        "401": _json(JSEND_FAIL, "No or invalid token or DPoP proof"),
+                        "503": _json(JSEND_FAIL, "DPoP replay check unavailable"),
                     },
                 },
                 "patch": {
                     "summary": "Change settings (JSON merge patch, RFC 7396)",
-                    "security": [{"bearer": []}],
+                    "security": API_SECURITY,
+                    "parameters": [DPOP_HEADER],
                     "requestBody": {
                         "required": True,
                         "content": {"application/merge-patch+json": {"schema": SETTINGS}},
@@ -193,7 +212,7 @@ def document() -> dict[str, Any]:
                             {"type": "object", "properties": {"data": SETTINGS}}, "JSend success"
                         ),
                         "400": _json(JSEND_FAIL, "Malformed body"),
-                        "401": _json(JSEND_FAIL, "No or invalid token"),
+                        "401": _json(JSEND_FAIL, "No or invalid token or DPoP proof"),
                         "403": _json(JSEND_FAIL, "Needs tenant-admin"),
                         "413": _json(JSEND_FAIL, "Body too large"),
                         "415": _json(JSEND_FAIL, "Wrong content type"),

@@ -53,7 +53,13 @@ CLIENT = {
         "secret": {"type": "string", "writeOnly": True},
         "clientAuthenticatorType": {
             "type": "string",
-            "enum": ["client-secret", "client-jwt", "client-secret-jwt"],
+            "enum": [
+                "client-secret",
+                "client-jwt",
+                "client-secret-jwt",
+                "client-x509",
+                "realmgate-x509-self-signed",
+            ],
         },
         "publicClient": {"const": False},
         "bearerOnly": {"const": False},

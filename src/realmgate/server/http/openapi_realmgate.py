@@ -18,7 +18,8 @@ _TIME = {"type": ["string", "null"], "description": "ISO 8601, UTC"}
 
 CREDENTIALS = {
     "type": "object",
-    "description": "Credentials handed out once (no clientSecret for private_key_jwt).",
+    "description": "Credentials handed out once (no clientSecret for private_key_jwt, "
+    "tls_client_auth and self_signed_tls_client_auth).",
     "required": ["tenantShortcode", "clientId"],
     "properties": {"tenantShortcode": _STR, "clientId": _STR, "clientSecret": _STR},
 }
@@ -26,13 +27,42 @@ TENANT = {
     "type": "object",
     "description": "The tenant settings with its lifespans (and, shown, its clients' ids).",
     "required": ["shortcode", "name"],
-    "properties": {"shortcode": _STR, "name": _STR, "accessTokenLifespan": _INT},
+    "properties": {
+        "shortcode": _STR,
+        "name": _STR,
+        "accessTokenLifespan": _INT,
+        "dpopRequired": {"type": "boolean"},
+    },
 }
 CLIENT = {
     "type": "object",
     "description": "A client, never its secret.",
     "required": ["tenant", "clientId", "enabled", "roles"],
-    "properties": {"tenant": _STR, "clientId": _STR, "enabled": {"type": "boolean"}},
+    "properties": {
+        "tenant": _STR,
+        "clientId": _STR,
+        "enabled": {"type": "boolean"},
+        "authMethod": _STR,
+        "binding": {"enum": ["none", "dpop", "cert", "dpop+cert"]},
+        "tlsSubjectDn": {"type": ["string", "null"]},
+        "tlsSan": {"type": ["string", "null"]},
+    },
+}
+AUTH_METHOD = {
+    "enum": [
+        "client_secret",
+        "client_secret_jwt",
+        "private_key_jwt",
+        "tls_client_auth",
+        "self_signed_tls_client_auth",
+    ]
+}
+# Sender-constrained tokens (RFC 9449 DPoP, RFC 8705 mTLS) and the tls_client_auth subject:
+# an RFC 4514 DN, or a SAN "dns:", "uri:", "ip:", "email:" (null or "": none).
+SENDER = {
+    "binding": {"type": "string", "enum": ["none", "dpop", "cert", "dpop+cert"]},
+    "tlsSubjectDn": {"type": ["string", "null"]},
+    "tlsSan": {"type": ["string", "null"]},
 }
 KEY = {
     "type": "object",
@@ -156,6 +186,8 @@ def realmgate_paths() -> dict[str, Any]:
         tokenProfile=_STR,
         jwks=_OBJ,
         jwksUri=_STR,
+        authMethod=AUTH_METHOD,
+        **SENDER,
     )
     return {
         x + "/tenants": {
@@ -170,11 +202,14 @@ def realmgate_paths() -> dict[str, Any]:
         tenant: {
             "get": _op("A tenant, with its clients' ids", [T], _ok(TENANT, "The tenant")),
             "patch": _op(
-                "Lifespans and client scopes (null removes a scope)",
+                "Lifespans, client scopes (null removes a scope), DPoP required of every client",
                 [T],
                 _ok(TENANT, "The tenant"),
                 body=_fields(
-                    accessTokenLifespan=_INT, sessionMaxLifespan=_INT, clientScopes=scopes
+                    accessTokenLifespan=_INT,
+                    sessionMaxLifespan=_INT,
+                    clientScopes=scopes,
+                    dpopRequired={"type": "boolean"},
                 ),
             ),
             "delete": _op("Delete a tenant with its clients and keys", [T], _DONE),
@@ -188,7 +223,14 @@ def realmgate_paths() -> dict[str, Any]:
                 "Create a client: its credentials, once",
                 [T],
                 _ok(CREDENTIALS, "Created", 201),
-                body=_fields(clientId=_STR, roles=_STRS, authMethod=_STR, jwks=_OBJ, jwksUri=_STR),
+                body=_fields(
+                    clientId=_STR,
+                    roles=_STRS,
+                    authMethod=AUTH_METHOD,
+                    jwks=_OBJ,
+                    jwksUri=_STR,
+                    **SENDER,
+                ),
             ),
         },
         client: {

@@ -24,6 +24,14 @@ whichever comes first; closing the connection writes it first. The order of the 
 changes: only when they go out. The keep-alive timer is lazy: one per connection, not one per
 response.
 
+**Who is asking.** Every request's scope carries the TCP peer as ``scope["realmgate.peer"]``
+(``scope["client"]`` may be rewritten from ``X-Forwarded-For`` by uvicorn's proxy headers
+middleware; the client certificate header of a proxy is believed by the peer, see
+``client_cert.py``) and, on a TLS connection, the ASGI TLS extension
+(``scope["extensions"]["tls"]``: ``client_cert_chain`` holds the certificate the client
+presented, PEM, verified by the handshake against ``tls_client_ca``; Python's ``ssl`` gives the
+leaf only). Both are computed once per connection.
+
 **uvicorn's internals.** This class overrides uvicorn's protocol methods and reads fields of
 its connection state. uvicorn is pinned to one version in ``pyproject.toml`` for that reason,
 ``tests/unit/test_uvicorn_contract.py`` fails on any change of the parts used, and
@@ -39,6 +47,8 @@ from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from realmgate.server.http.client_cert import PEER_KEY, tls_extension
 
 PROTOCOL = "realmgate.server.http.protocol:BoundedHttpToolsProtocol"
 UVICORN_VERSION = "0.54.0"
@@ -235,12 +245,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     _rejection: bytes | None = None
     _requests = 0  # requests whose head arrived on this connection
     _draining = False  # the server is shutting down: answer what arrives, then close
+    _tls: dict[str, Any] | None = None  # the ASGI TLS extension of a TLS connection
     _held: HeadHoldingTransport
 
     # -- connections ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._held = HeadHoldingTransport(transport, self.loop)
         super().connection_made(self._held)
+        self._tls = tls_extension(transport)
         self._waiting = _waiting.setdefault(self.server_state, {})
         if len(self.connections) > _limits.max_connections and not self._make_room():
             self._reject(OVERLOADED)
@@ -276,6 +288,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._held.seal(answer)
 
     # -- reading a request ---------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        scope: Any = self.scope
+        scope[PEER_KEY] = self.client
+        if self._tls is not None:
+            scope["extensions"] = {"tls": self._tls}
+
     def _start_reading(self) -> None:
         # One lazy timer per connection, like the keep-alive one: a request notes when it
         # started; the timer, armed when none is, checks that time when it fires.

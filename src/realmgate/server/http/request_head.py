@@ -6,9 +6,9 @@ The hot routes (``hot.py``) and the framework's routes read the headers they nee
 or how a body is bounded.
 
 Requests that two parties could read differently are refused before any route runs (400,
-and the connection is closed): a second ``Authorization``, ``Host``, ``Content-Type`` or
-``Content-Length`` header (a gateway that checks the first would authorize someone else than
-a server that reads the last), and an HTTP/1.1 request without ``Host`` (RFC 9112 §3.2).
+and the connection is closed): a second ``Authorization``, ``Host``, ``Content-Type``,
+``Content-Length`` or ``DPoP`` header (a gateway that checks the first would authorize someone
+else than a server that reads the last), and an HTTP/1.1 request without ``Host`` (RFC 9112 §3.2).
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ from starlette.types import Receive, Scope, Send
 
 from realmgate.server.http.responses import check_declared_length, json_bytes
 from realmgate.wire import jsend
-from realmgate.wire.errors import InvalidRequest, RequestTooLarge
+from realmgate.wire.errors import InvalidDpopProof, InvalidRequest, OAuthError, RequestTooLarge
 
 SCOPE_KEY = "realmgate.head"
-_SINGLE = (b"authorization", b"host", b"content-type", b"content-length")
+_SINGLE = (b"authorization", b"host", b"content-type", b"content-length", b"dpop")
+# RFC 9449 §4.3 item 1: "there is not more than one DPoP HTTP request header field".
+TWO_DPOP = "more than one DPoP header"
 
 
 class BadHead(Exception):
@@ -36,13 +38,14 @@ class BadHead(Exception):
 class RequestHead:
     """The headers the routes read, found in one pass; at most one of each."""
 
-    __slots__ = ("authorization", "content_length", "content_type", "request_id")
+    __slots__ = ("authorization", "content_length", "content_type", "dpop", "request_id")
 
     def __init__(self, raw: list[tuple[bytes, bytes]], http_version: str = "1.1"):
         self.authorization: str | None = None
         self.content_type = b""
         self.content_length: bytes | None = None
         self.request_id: bytes | None = None
+        self.dpop: str | None = None
         host = typed = False
         for name, value in raw:
             if name in _SINGLE:
@@ -55,6 +58,10 @@ class RequestHead:
                         raise BadHead("more than one Content-Type header")
                     typed = True
                     self.content_type = value
+                elif name == b"dpop":
+                    if self.dpop is not None:
+                        raise BadHead(TWO_DPOP)
+                    self.dpop = value.decode("latin-1")
                 elif name == b"content-length":
                     if self.content_length is not None:
                         raise BadHead("more than one Content-Length header")
@@ -91,7 +98,9 @@ async def refuse_head(scope: Scope, send: Send, exc: BadHead) -> None:
     """400 in the format of the path's endpoints, and the connection is closed."""
     path: str = scope.get("path", "")
     if path.startswith(("/realms/", "/.well-known/")):
-        error = InvalidRequest(f"Bad request head: {exc.reason}.")
+        error: OAuthError = InvalidRequest(f"Bad request head: {exc.reason}.")
+        if exc.reason == TWO_DPOP:
+            error = InvalidDpopProof("Bad request head: more than one DPoP header.")
         body: dict[str, Any] = error.body()
         headers = [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
     elif path.startswith("/v2/"):

@@ -51,6 +51,10 @@ def is_loopback(host: str) -> bool:
 def check_exposure(settings: Settings) -> None:
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise ExposureError("TLS needs both --tls-cert and --tls-key")
+    if settings.client_cert_header and not settings.client_cert_proxies:
+        raise ExposureError(
+            "client_cert_header needs client_cert_proxies: the proxies whose header is believed"
+        )
     if is_loopback(settings.host):
         return
     if (
@@ -123,6 +127,12 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     }
     if settings.tls_cert is not None:
         options.update(ssl_certfile=str(settings.tls_cert), ssl_keyfile=str(settings.tls_key))
+        if settings.tls_client_ca is not None:
+            # Mutual TLS (RFC 8705): a certificate is asked for, optional, and verified
+            # against these CAs by the handshake (one that does not chain is refused there).
+            options.update(
+                ssl_ca_certs=str(settings.tls_client_ca), ssl_cert_reqs=ssl.CERT_OPTIONAL
+            )
     if settings.forwarded_allow_ips:
         options.update(proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips)
     else:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from realmgate.jose import SUPPORTED_ALGORITHMS, generate_key
 from realmgate.server.core.admin_realms import DEFAULT_SETTINGS
-from realmgate.server.core.client_config import ConfigError, check_extra
+from realmgate.server.core.client_config import KEY_METHODS, ConfigError, check_extra
 from realmgate.server.crypto import new_client_secret
 from realmgate.server.kc_import.clients import ClientPlan
 from realmgate.server.kc_import.plan import ImportPlan
@@ -144,7 +144,7 @@ def client_record(
     secret = plan.secret
     if secret is None:
         secret = new_client_secret()
-        if plan.auth_method != "private_key_jwt":
+        if plan.auth_method not in KEY_METHODS:  # a key or certificate client: none shown
             secrets[plan.client_id] = secret
     lifespan = plan.access_token_lifespan
     if lifespan is not None:
@@ -184,6 +184,10 @@ def client_record(
         description=plan.description[:2048] if plan.description else plan.description,
         extra=plan.extra,
         admin_roles=plan.admin_roles,
+        dpop_bound=plan.dpop_bound,
+        cert_bound=plan.cert_bound,
+        tls_subject_dn=plan.tls_subject_dn,
+        tls_san=plan.tls_san,
         **fields,
     )
 
@@ -226,6 +230,7 @@ def build(
         enabled=plan.enabled,
         realm_id=keycloak_id(plan.realm_id) or str(uuid.uuid4()),
         extra=extra,
+        dpop_required=plan.dpop_required,
     )
     roles = [
         RoleRecord(plan.realm, name, role_id or "", description, now)

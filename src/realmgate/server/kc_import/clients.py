@@ -11,10 +11,14 @@ from realmgate.server.core.client_config import (
     MAX_CLAIMS_BYTES,
     MAX_SECRET_CHARS,
     ConfigError,
+    check_client_auth,
     check_extra,
     check_jwks,
     check_jwks_uri,
     check_lifespan,
+    check_subject_dn,
+    check_tls_san,
+    is_regex_dn,
 )
 from realmgate.server.kc_import.certs import jwks_of_certificate
 from realmgate.server.kc_import.mappers import Effect, apply_mapper
@@ -48,7 +52,14 @@ AUTHENTICATORS: dict[str, AuthMethod] = {
     "client-secret": "client_secret",
     "client-jwt": "private_key_jwt",
     "client-secret-jwt": "client_secret_jwt",
+    "client-x509": "tls_client_auth",
+    "realmgate-x509-self-signed": "self_signed_tls_client_auth",
 }
+DPOP_ATTR = "dpop.bound.access.tokens"
+CERT_ATTR = "tls.client.certificate.bound.access.tokens"
+SUBJECT_ATTR = "tls.client.auth.subject.dn"
+SAN_ATTR = "realmgate.tls.client.auth.san"
+REGEX_ATTR = "x509.allow.regex.pattern.comparison"
 ACTED_ON_ATTRS = frozenset(
     {
         "access.token.lifespan",
@@ -58,6 +69,10 @@ ACTED_ON_ATTRS = frozenset(
         "use.jwks.string",
         "jwks.string",
         "jwt.credential.certificate",
+        DPOP_ATTR,
+        CERT_ATTR,
+        SUBJECT_ATTR,
+        SAN_ATTR,
     }
 )
 ECHOED = (
@@ -105,6 +120,10 @@ class ClientPlan:
     extra: dict[str, Any] = field(default_factory=dict)
     not_before: int = 0
     created_at: int | None = None  # the service account's createdTimestamp, in seconds
+    dpop_bound: bool = False
+    cert_bound: bool = False
+    tls_subject_dn: str | None = None
+    tls_san: str | None = None
 
 
 def _refusal(client: dict[str, Any], path: str, client_id: str, realm: str) -> str | None:
@@ -128,7 +147,9 @@ def _credentials(
 ) -> bool:
     """Secret or key of the client; False when it cannot authenticate in realmgate."""
     cid = plan.client_id
-    if plan.auth_method == "private_key_jwt":
+    if plan.auth_method == "tls_client_auth":
+        return _tls_subject(plan, attrs, report)
+    if plan.auth_method in ("private_key_jwt", "self_signed_tls_client_auth"):
         try:
             if attrs.get("use.jwks.url") == "true":
                 plan.jwks_uri = check_jwks_uri(attrs.get("jwks.url", ""))
@@ -138,6 +159,8 @@ def _credentials(
                 plan.jwks = check_jwks(jwks_of_certificate(attrs["jwt.credential.certificate"]))
             else:
                 raise ConfigError("client-jwt without a JWKS, JWKS URL or certificate")
+            if plan.auth_method == "self_signed_tls_client_auth" and plan.jwks is None:
+                raise ConfigError("a self-signed certificate client needs a JWKS (jwks.string)")
         except (ConfigError, ValueError) as exc:
             report.add("client", cid, "dropped", f"client-jwt key: {exc}", blocking=True)
             return False
@@ -158,6 +181,30 @@ def _credentials(
         )
     else:
         plan.secret = secret
+    return True
+
+
+def _tls_subject(plan: ClientPlan, attrs: dict[str, str], report: RealmReport) -> bool:
+    """``client-x509``: the subject DN (or realmgate's SAN) the certificate must have."""
+    dn, san = attrs.get(SUBJECT_ATTR) or None, attrs.get(SAN_ATTR) or None
+    regex = attrs.get(REGEX_ATTR, "true").strip().lower() == "true"  # Keycloak: true if absent
+    try:
+        if dn is not None and regex and is_regex_dn(dn):
+            raise ConfigError(
+                "the subject DN is a regular expression: realmgate compares distinguished names"
+            )
+        plan.tls_subject_dn = check_subject_dn(dn) if dn is not None else None
+        plan.tls_san = check_tls_san(san) if san is not None else None
+        check_client_auth(
+            plan.auth_method,
+            jwks=None,
+            jwks_uri=None,
+            tls_subject_dn=plan.tls_subject_dn,
+            tls_san=plan.tls_san,
+        )
+    except ConfigError as exc:
+        report.add("client", plan.client_id, "dropped", f"client-x509: {exc}", blocking=True)
+        return False
     return True
 
 
@@ -302,6 +349,8 @@ def plan_client(
     attrs = str_map(client, "attributes", path)
     if not _credentials(plan, client, path, attrs, report):
         return None
+    plan.dpop_bound = attrs.get(DPOP_ATTR, "").strip().lower() == "true"
+    plan.cert_bound = attrs.get(CERT_ATTR, "").strip().lower() == "true"
     lifespan = attrs.get("access.token.lifespan", "")
     if lifespan and lifespan != "-1":
         try:

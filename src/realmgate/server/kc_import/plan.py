@@ -32,6 +32,7 @@ from realmgate.server.kc_import.shape import (
 from realmgate.wire.names import is_shortcode
 
 # Realm fields kept in TenantRecord.extra and echoed by the admin API (not acted on).
+DPOP_REQUIRED_ATTR = "realmgate.dpop.required"  # TenantRecord.dpop_required (realmgate's)
 REALM_EXTRA = (
     "defaultLocale",
     "displayNameHtml",
@@ -101,6 +102,7 @@ class ImportPlan:
     signing_alg: str = "RS256"
     client_scopes: dict[str, str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    dpop_required: bool = False  # realmgate's realm attribute "realmgate.dpop.required"
     roles: list[tuple[str, str | None, str | None]] = field(default_factory=list)
     clients: list[ClientPlan] = field(default_factory=list)
     components: dict[str, Any] | None = None
@@ -212,6 +214,11 @@ def _plan(source: Source) -> ImportPlan:
     plan.signing_alg = opt_str(rep, "defaultSignatureAlgorithm", "$") or "RS256"
     plan.extra = {k: rep[k] for k in REALM_EXTRA if rep.get(k) is not None}
     opt_obj(rep, "attributes", "$")
+    if isinstance(plan.extra.get("attributes"), dict):
+        attributes = dict(plan.extra["attributes"])
+        flag = attributes.pop(DPOP_REQUIRED_ATTR, None)
+        plan.dpop_required = isinstance(flag, str) and flag.strip().lower() == "true"
+        plan.extra["attributes"] = attributes
     report.add("realm", realm, "imported", "name, display name, enabled, lifespan, not-before")
     plan.client_scopes = _token_scopes(rep, report)
     graph = RoleGraph.read(rep, report)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     false,
     text,
     true,
@@ -49,6 +50,8 @@ tenants = Table(
     # revision 0011: Keycloak's realm id, and whether the realm issues tokens
     Column("enabled", Boolean, nullable=False, server_default=true()),
     Column("realm_id", String(36), nullable=False, server_default=""),
+    # revision 0013: every client must send a DPoP proof (RFC 9449)
+    Column("dpop_required", Boolean, nullable=False, server_default=false()),
 )
 
 clients = Table(
@@ -75,6 +78,12 @@ clients = Table(
     Column("internal_id", String(36), nullable=False, server_default=""),
     Column("reveal_enc", LargeBinary, nullable=True),
     Column("reveal_until", BigInteger, nullable=True),
+    # revision 0013: sender-constrained tokens (RFC 9449 DPoP, RFC 8705 mTLS) and the subject
+    # that tls_client_auth matches
+    Column("dpop_bound", Boolean, nullable=False, server_default=false()),
+    Column("cert_bound", Boolean, nullable=False, server_default=false()),
+    Column("tls_subject_dn", Text, nullable=True),
+    Column("tls_san", Text, nullable=True),
     ForeignKeyConstraint(["tenant"], ["tenants.shortcode"], ondelete="CASCADE"),
     # unique where given (rows written without one, e.g. by bench/seed.py, have '')
     Index(

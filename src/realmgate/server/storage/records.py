@@ -9,7 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 KeyStatus = Literal["active", "retired", "revoked"]
-AuthMethod = Literal["client_secret", "client_secret_jwt", "private_key_jwt"]
+AuthMethod = Literal[
+    "client_secret",
+    "client_secret_jwt",
+    "private_key_jwt",
+    "tls_client_auth",  # RFC 8705 §2.1: a CA-issued certificate with the registered subject
+    "self_signed_tls_client_auth",  # RFC 8705 §2.2: a certificate in the client's JWKS
+]
 TokenProfile = Literal["jwt", "rfc9068"]
 DEFAULT_CLIENT_SCOPES: dict[str, str] = {
     "email": "default",
@@ -42,6 +48,8 @@ class TenantRecord:
     # Seconds between scheduled key rotations of this tenant (0: never); None: the server's
     # key_rotation_period (admin API ``key-policy``, honoured by the maintenance task).
     key_rotation_period: int | None = None
+    # Every client of the tenant must send a DPoP proof (RFC 9449) and gets DPoP-bound tokens.
+    dpop_required: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +95,17 @@ class ClientRecord:
     # the master key, destroyed on its first read or when the window ends.
     reveal_enc: bytes | None = field(default=None, repr=False)
     reveal_until: int | None = None
+    # Sender-constrained tokens. ``dpop_bound`` (Keycloak's ``dpop.bound.access.tokens``): every
+    # token request must carry a DPoP proof (RFC 9449), the token gets ``cnf.jkt``.
+    # ``cert_bound`` (``tls.client.certificate.bound.access.tokens``): every token request must
+    # come with a client certificate (RFC 8705 §3), the token gets ``cnf.x5t#S256``.
+    dpop_bound: bool = False
+    cert_bound: bool = False
+    # tls_client_auth (RFC 8705 §2.1.2): exactly one of the subject DN (RFC 4514 string,
+    # Keycloak's ``tls.client.auth.subject.dn``) or a subject alternative name written
+    # "dns:<name>", "uri:<uri>", "ip:<address>" or "email:<address>".
+    tls_subject_dn: str | None = None
+    tls_san: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,6 +83,7 @@ def tenant_from_row(
         realm_id=row.realm_id,
         extra=extra,
         key_rotation_period=options.get("key_rotation_period"),
+        dpop_required=bool(row.dpop_required),
     )
 
 
@@ -128,6 +129,10 @@ def client_from_row(
         admin_roles=tuple(intern_name(r) for r in options.get("admin_roles") or ()),
         reveal_enc=_bytes(row.reveal_enc),
         reveal_until=row.reveal_until,
+        dpop_bound=bool(row.dpop_bound),
+        cert_bound=bool(row.cert_bound),
+        tls_subject_dn=row.tls_subject_dn,
+        tls_san=row.tls_san,
     )
 
 
@@ -167,6 +172,7 @@ def tenant_values(t: TenantRecord) -> dict[str, Any]:
         },
         "enabled": t.enabled,
         "realm_id": t.realm_id,  # given once, at creation (an update keeps the stored one)
+        "dpop_required": t.dpop_required,
     }
 
 
@@ -203,6 +209,10 @@ def client_values(c: ClientRecord) -> dict[str, Any]:
         "internal_id": c.internal_id,  # given once, at creation (an update keeps it)
         "reveal_enc": c.reveal_enc,
         "reveal_until": c.reveal_until,
+        "dpop_bound": c.dpop_bound,
+        "cert_bound": c.cert_bound,
+        "tls_subject_dn": c.tls_subject_dn,
+        "tls_san": c.tls_san,
     }
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from realmgate.server.storage.models import changes, revoked_tokens, used_assertions
@@ -13,6 +15,14 @@ from realmgate.server.storage.sql_admin import clear_reveals
 from realmgate.server.storage.sql_feed import record_change
 
 CHANGE_RETENTION_SECONDS = 24 * 3600  # how long feed rows are kept
+_USED_KEY = (used_assertions.c.tenant, used_assertions.c.client_id, used_assertions.c.jti)
+# INSERT ... ON CONFLICT DO NOTHING RETURNING the key: the rows that were new (SQLite, PostgreSQL)
+_REPLAY_INSERT = {
+    dialect is postgresql: dialect.insert(used_assertions)
+    .on_conflict_do_nothing()
+    .returning(*_USED_KEY)
+    for dialect in (sqlite, postgresql)
+}
 
 
 class TokenStateMixin:
@@ -64,6 +74,27 @@ class TokenStateMixin:
         except IntegrityError:
             return False
         return True
+
+    def use_assertions(self, rows: Sequence[tuple[str, str, str, int]]) -> list[bool]:
+        """Record many ``(tenant, client_id, jti, expires_at)`` in one transaction (the group
+        commit of DPoP proofs' replay check); per row, False when it was used before, or
+        earlier in ``rows``."""
+        first: dict[tuple[str, str, str], int] = {}
+        for i, (tenant, client_id, jti, _) in enumerate(rows):
+            first.setdefault((tenant, client_id, jti), i)
+        if not first:
+            return []
+        values = [
+            {"tenant": t, "client_id": c, "jti": j, "expires_at": rows[i][3]}
+            for (t, c, j), i in first.items()
+        ]
+        with self.engine.begin() as conn:
+            stmt = _REPLAY_INSERT[conn.dialect.name == "postgresql"]
+            # one statement for the batch (SQLAlchemy's "insertmanyvalues"), compiled once
+            inserted = {(r[0], r[1], r[2]) for r in conn.execute(stmt, values)}
+        return [
+            (t, c, j) in inserted and first[(t, c, j)] == i for i, (t, c, j, _) in enumerate(rows)
+        ]
 
     def prune_expired(self, now: int) -> int:
         """Drop revocations and used assertions past their expiry, and old change-feed rows;
