@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
+import trustme
 
 PG_ADMIN_URL = os.environ.get("REALMGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 METRICS_TOKEN = f"metrics-{uuid.uuid4().hex}"  # the test servers' /metrics token
@@ -258,3 +259,35 @@ def two_nodes(
         finally:
             b.stop()
             a.stop()
+
+
+@contextmanager
+def mtls_server(ca: trustme.CA, directory: Path) -> Iterator[Server]:
+    """A server on HTTPS (a certificate of ``ca`` for 127.0.0.1) that asks for client
+    certificates of ``ca`` (``tls_client_ca``), on SQLite in ``directory``."""
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    cert_file, key_file, ca_file = (
+        directory / "cert.pem",
+        directory / "key.pem",
+        directory / "ca.pem",
+    )
+    for i, pem in enumerate(cert.cert_chain_pems):
+        pem.write_to_path(str(cert_file), append=i > 0)
+    cert.private_key_pem.write_to_path(str(key_file))
+    ca.cert_pem.write_to_path(str(ca_file))
+    srv = Server(
+        directory / "data",
+        None,
+        extra_env={
+            "REALMGATE_TLS_CERT": str(cert_file),
+            "REALMGATE_TLS_KEY": str(key_file),
+            "REALMGATE_TLS_CLIENT_CA": str(ca_file),
+        },
+        scheme="https",
+        verify=ssl.create_default_context(cafile=str(ca_file)),
+    )
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()

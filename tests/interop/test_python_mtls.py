@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from realmgate.jose.dpop import jwk_thumbprint, make_proof, public_jwk_of
+from tests import servers
 from tests.integration.helpers import SETTINGS_PATH, unique_shortcode
 from tests.servers import Credentials, Server
 
@@ -52,29 +53,8 @@ def other_cert(ca: trustme.CA) -> trustme.LeafCert:
 
 @pytest.fixture(scope="module")
 def mtls_server(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp("mtls")
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    cert_file, key_file, ca_file = tmp / "cert.pem", tmp / "key.pem", tmp / "ca.pem"
-    for i, pem in enumerate(cert.cert_chain_pems):
-        pem.write_to_path(str(cert_file), append=i > 0)
-    cert.private_key_pem.write_to_path(str(key_file))
-    ca.cert_pem.write_to_path(str(ca_file))
-    srv = Server(
-        tmp / "data",
-        None,
-        extra_env={
-            "REALMGATE_TLS_CERT": str(cert_file),
-            "REALMGATE_TLS_KEY": str(key_file),
-            "REALMGATE_TLS_CLIENT_CA": str(ca_file),
-        },
-        scheme="https",
-        verify=ssl.create_default_context(cafile=str(ca_file)),
-    )
-    srv.start()
-    try:
+    with servers.mtls_server(ca, tmp_path_factory.mktemp("mtls")) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def tls_context(ca: trustme.CA, cert: trustme.LeafCert | None = None) -> ssl.SSLContext:

@@ -33,6 +33,7 @@ from realmgate.client import (
     TokenProvider,
     TokenRequestError,
 )
+from tests import servers
 from tests.sdk_integration.support import unique_shortcode
 from tests.servers import Credentials, Server, postgres_database
 
@@ -217,30 +218,8 @@ def ca() -> trustme.CA:
 @pytest.fixture(scope="module")
 def mtls_server(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """HTTPS with client certificates from ``ca`` (SQLite: the listener is what is tested)."""
-    tmp = tmp_path_factory.mktemp("mtls")
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    cert_file, key_file, ca_file = tmp / "cert.pem", tmp / "key.pem", tmp / "ca.pem"
-    cert.cert_chain_pems[0].write_to_path(str(cert_file))
-    for extra in cert.cert_chain_pems[1:]:
-        extra.write_to_path(str(cert_file), append=True)
-    cert.private_key_pem.write_to_path(str(key_file))
-    ca.cert_pem.write_to_path(str(ca_file))
-    srv = Server(
-        tmp / "data",
-        None,
-        extra_env={
-            "REALMGATE_TLS_CERT": str(cert_file),
-            "REALMGATE_TLS_KEY": str(key_file),
-            "REALMGATE_TLS_CLIENT_CA": str(ca_file),
-        },
-        scheme="https",
-        verify=ssl.create_default_context(cafile=str(ca_file)),
-    )
-    srv.start()
-    try:
+    with servers.mtls_server(ca, tmp_path_factory.mktemp("mtls")) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def tls_client(ca: trustme.CA, common_name: str) -> tuple[httpx.Client, x509.Certificate]:
