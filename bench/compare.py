@@ -82,7 +82,9 @@ def memo_table(results: Results) -> list[str]:
         "",
         "realmgate with the remembered-request cache (`token_request_cache_size`, on by default) "
         "and without it (`REALMGATE_TOKEN_REQUEST_CACHE_SIZE=0`: every request is parsed, its "
-        "secret checked and the scope policy applied), each against node-oidc-provider in the "
+        "secret checked and its scope and audience decided by the policy, whose answer is kept "
+        "per realm snapshot, client snapshot, requested scope and resources), each against "
+        "node-oidc-provider in the "
         "same repetition. Issue 14's targets with the cache off (the met column says whether "
         "they hold): "
         + ", ".join(f"{alg.upper()} >= {bar:g}" for alg, bar in MEMO_OFF_TARGETS.items())

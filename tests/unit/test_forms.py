@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from realmgate.wire.errors import InvalidRequest
-from realmgate.wire.forms import MAX_PARAMETERS, parse_form
+from realmgate.wire.forms import MAX_PARAMETERS, _pairs, parse_form
 
 
 def test_parses_the_seed_body() -> None:
@@ -72,3 +72,40 @@ def test_roundtrip_of_encoded_dicts(params: dict[str, str]) -> None:
     for name, value in params.items():
         if name != "resource":
             assert form.get(name) == (value or None)
+
+
+def _by_parse_qsl(body: bytes, max_parameters: int = MAX_PARAMETERS) -> list[tuple[str, str]]:
+    from urllib.parse import parse_qsl
+
+    return parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=max_parameters)
+
+
+# Bodies with nothing to decode (the split without parse_qsl's work), "&" and "=" anywhere.
+_UNESCAPED_BODY = st.text(alphabet="abcxyzABZ0189-._~=&", max_size=200).map(str.encode)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_UNESCAPED_BODY)
+def test_bodies_without_escapes_split_as_parse_qsl_splits_them(body: bytes) -> None:
+    assert _pairs(body, MAX_PARAMETERS) == _by_parse_qsl(body)
+
+
+@pytest.mark.parametrize(
+    ("body", "pairs"),
+    [
+        (b"a=b+c&d=%41", [("a", "b c"), ("d", "A")]),  # escapes: parse_qsl decodes them
+        (b"&&a&=b&c==d&", [("a", ""), ("", "b"), ("c", "=d")]),
+        (b"", []),
+    ],
+)
+def test_the_pairs_of_a_body(body: bytes, pairs: list[tuple[str, str]]) -> None:
+    assert _pairs(body, MAX_PARAMETERS) == pairs == _by_parse_qsl(body)
+
+
+@pytest.mark.parametrize("escaped", [False, True])
+def test_the_parameter_limit_is_the_same_with_and_without_escapes(escaped: bool) -> None:
+    value = "%41" if escaped else "A"
+    at_limit = "&".join(f"p{i}={value}" for i in range(MAX_PARAMETERS)).encode()
+    assert len(parse_form(at_limit).get("p0") or "") == 1
+    with pytest.raises(InvalidRequest, match="not a valid form"):
+        parse_form(at_limit + b"&x=" + value.encode())

@@ -15,15 +15,18 @@ from __future__ import annotations
 import binascii
 import json
 from collections.abc import Callable
+from hashlib import sha256
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, decode_dss_signature
 
 Sign = Callable[[bytes], bytes]
 _SHA256 = hashes.SHA256()
-_ES256 = ec.ECDSA(_SHA256)
+# The payload is hashed by hashlib and the digest signed (``Prehashed``): the same signature,
+# without a hash context built per signature on the way through cryptography.
+_ES256 = ec.ECDSA(Prehashed(_SHA256))
 _PKCS1 = padding.PKCS1v15()
 
 _HASHES: dict[str, hashes.HashAlgorithm] = {
@@ -54,7 +57,7 @@ def signer_for(alg: str, private_key: object) -> Sign:
         key_ec = private_key
 
         def es256(data: bytes) -> bytes:
-            r, s = decode_dss_signature(key_ec.sign(data, _ES256))
+            r, s = decode_dss_signature(key_ec.sign(sha256(data).digest(), _ES256))
             return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
         return es256

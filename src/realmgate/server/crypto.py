@@ -104,10 +104,11 @@ def create_key_file(path: Path) -> bytes:
 class SecretHasher:
     """Keyed hashes of client secrets (HMAC-SHA-256 under the install's pepper)."""
 
-    __slots__ = ("_dummy", "_pepper")
+    __slots__ = ("_dummy", "_keyed", "_pepper")
 
     def __init__(self, pepper: bytes):
         self._pepper = pepper
+        self._keyed = hmac.new(pepper, digestmod="sha256")  # keyed once, copied per hash
         # Compared against when the client is unknown or disabled, so every failure does
         # the same work as a wrong secret.
         self._dummy = self.hash(secrets.token_urlsafe(SECRET_BYTES))
@@ -116,7 +117,9 @@ class SecretHasher:
         return "SecretHasher(<pepper>)"
 
     def hash(self, secret: str) -> bytes:
-        return hmac.digest(self._pepper, secret.encode("utf-8"), "sha256")
+        mac = self._keyed.copy()
+        mac.update(secret.encode("utf-8"))
+        return mac.digest()
 
     def matches(self, secret: str, stored: bytes | None) -> bool:
         return self.compare(self.hash(secret), stored)

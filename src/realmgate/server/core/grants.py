@@ -30,6 +30,7 @@ from realmgate.server.core.policy import audience, granted_scope
 from realmgate.server.core.realms import Directory, Realm
 from realmgate.server.core.throttle import RateLimiter, source_key
 from realmgate.server.core.tokens import Grant
+from realmgate.server.storage.records import ClientRecord
 from realmgate.wire.errors import (
     InvalidRequest,
     RealmDisabled,
@@ -87,10 +88,10 @@ class ClientCredentialsGrant:
         settings = directory.settings
         self.rate_limiter = RateLimiter(settings.token_rate_limit, settings.token_rate_burst)
         self.memo = GrantMemo(settings.token_request_cache_size)
-        # Grants rendered once per realm snapshot, client snapshot, scope and audience, for the
-        # requests that are checked in full (the memo off, or a request seen for the first
-        # time): what a grant holds derives from those four only, never from the request.
-        self._grants: dict[tuple[str, str, str, str | tuple[str, ...]], Grant] = {}
+        # Grants rendered once per realm snapshot, client snapshot, requested scope and
+        # resources, for the requests that are checked in full (the memo off, or a request
+        # seen for the first time): what a grant holds derives from those four only.
+        self._grants: dict[tuple[str, str, str | None, tuple[str, ...]], Grant] = {}
 
     @property
     def dpop(self) -> ServerDpop:
@@ -203,15 +204,23 @@ class ClientCredentialsGrant:
             binding = decide(realm.tenant, client, proof, cert)
         if proof is not None:  # recorded once the client is known: one use, on every node
             await self.dpop.use(realm.shortcode, proof)
-        scope = granted_scope(realm.tenant, client, form.get("scope"))
-        aud = audience(client, self.directory.settings.audience, form.get_all("resource"))
-        key = (realm.shortcode, client.client_id, scope, aud if isinstance(aud, str) else (*aud,))
+        return self._grant_for(realm, client, form), binding
+
+    def _grant_for(self, realm: Realm, client: ClientRecord, form: Form) -> Grant:
+        """What the authenticated ``client`` gets for ``form``'s ``scope`` and ``resource``
+        parameters. The scope and audience policy's answer is a pure function of the realm
+        snapshot, the client snapshot and those two parameters: it is worked out, and the
+        grant rendered, once per such four (a refusal is worked out every time)."""
+        requested, resources = form.get("scope"), form.get_all("resource")
+        key = (realm.shortcode, client.client_id, requested, tuple(resources))
         grant = self._grants.get(key)
         if grant is None or grant.realm is not realm or grant.client is not client:
+            scope = granted_scope(realm.tenant, client, requested)
+            aud = audience(client, self.directory.settings.audience, resources)
             grant = self._grants[key] = Grant.build(realm, client, scope=scope, audience=aud)
             if len(self._grants) > MAX_GRANTS:
                 del self._grants[next(iter(self._grants))]
-        return grant, binding
+        return grant
 
     def _check_throttle(self, grant: Grant, source: str | None) -> None:
         """The throttle of a remembered request (a fresh one checked it while authenticating)."""
