@@ -99,3 +99,27 @@ def test_secret_hashes_are_hmac_sha256_under_the_pepper() -> None:
     for secret in ("a", "s3cr3t", "ü" * 40, ""):
         expected = hmac.digest(pepper, secret.encode(), "sha256")
         assert hasher.hash(secret) == expected and hasher.hash(secret) == expected
+
+
+def test_a_scope_removed_from_the_realm_leaves_the_clients_that_listed_it(
+    runtime: Runtime, admin: Admin, creds: IssuedCredentials
+) -> None:
+    grant, directory, _ = make(runtime, token_request_cache_size=0)
+    admin.update_client_fields(
+        "acme", creds.client_id, default_scopes=("audit",), optional_scopes=("reports",)
+    )
+
+    async def scope_of(extra: str = "") -> list[str]:
+        body = await grant.handle_body(raw(creds.client_id, creds.client_secret, extra))
+        return str(json.loads(body)["scope"]).split()
+
+    async def run() -> None:
+        await directory.poll_changes()
+        assert await scope_of("&scope=reports") == ["reports", "audit"]
+        admin.configure_tenant("acme", remove_scopes=("reports", "audit"))
+        assert await directory.poll_changes() == 1
+        assert await scope_of() == []
+        with pytest.raises(InvalidScope):
+            await scope_of("&scope=reports")
+
+    anyio.run(run)

@@ -46,14 +46,18 @@ RESERVED_CLAIMS = frozenset(
 
 
 def client_scopes(tenant: TenantRecord, client: ClientRecord) -> tuple[list[str], list[str]]:
-    """The client's (default, optional) scopes."""
+    """The client's (default, optional) scopes: its own lists, or the realm's. A scope the
+    realm no longer defines is left out of a client's own list (removing a scope from the
+    realm takes it from every client, as Keycloak does by refusing to remove a scope in use)."""
+    defined = tenant.client_scopes
     defaults = client.default_scopes
     if defaults is None:
-        defaults = tuple(n for n, t in tenant.client_scopes.items() if t == "default")
+        defaults = tuple(n for n, t in defined.items() if t == "default")
     optional = client.optional_scopes
     if optional is None:
-        optional = tuple(n for n, t in tenant.client_scopes.items() if t == "optional")
-    return list(defaults), [s for s in optional if s not in defaults]
+        optional = tuple(n for n, t in defined.items() if t == "optional")
+    kept = [s for s in defaults if s in defined]
+    return kept, [s for s in optional if s in defined and s not in defaults]
 
 
 def granted_scope(tenant: TenantRecord, client: ClientRecord, requested: str | None) -> str:
