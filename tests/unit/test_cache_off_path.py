@@ -123,3 +123,26 @@ def test_a_scope_removed_from_the_realm_leaves_the_clients_that_listed_it(
             await scope_of("&scope=reports")
 
     anyio.run(run)
+
+
+def test_long_repeated_parameters_are_not_kept_as_keys(
+    runtime: Runtime, creds: IssuedCredentials
+) -> None:
+    """A client may repeat a scope it may ask for; such requests are answered alike, and what
+    the grant cache keeps per request stays small."""
+    grant, _, _ = make(runtime, token_request_cache_size=0)
+    repeats = ["reports " * n for n in range(70, 80)]  # over MAX_KEYED_CHARS
+
+    async def run() -> set[str]:
+        scopes = set()
+        for scope in repeats:
+            body = await grant.handle_body(
+                raw(creds.client_id, creds.client_secret, f"&scope={scope.strip()}")
+            )
+            scopes.add(json.loads(body)["scope"])
+        return scopes
+
+    scopes = anyio.run(run)
+    assert len(scopes) == 1 and "reports" in scopes.pop().split()
+    assert len(grant._grants) == 1
+    assert all(len(str(key)) < 200 for key in grant._grants)

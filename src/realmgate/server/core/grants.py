@@ -71,6 +71,7 @@ class RawTokenRequest:
 
 
 MAX_GRANTS = 4096
+MAX_KEYED_CHARS = 512  # scope and resources kept as a key up to this length
 
 
 class ClientCredentialsGrant:
@@ -210,13 +211,27 @@ class ClientCredentialsGrant:
         """What the authenticated ``client`` gets for ``form``'s ``scope`` and ``resource``
         parameters. The scope and audience policy's answer is a pure function of the realm
         snapshot, the client snapshot and those two parameters: it is worked out, and the
-        grant rendered, once per such four (a refusal is worked out every time)."""
+        grant rendered, once per such four (a refusal is worked out every time). Parameters
+        longer than ``MAX_KEYED_CHARS`` (repeated scopes or resources) are answered by the
+        policy each time and the grant kept under the answer, which the client's lists bound."""
         requested, resources = form.get("scope"), form.get_all("resource")
-        key = (realm.shortcode, client.client_id, requested, tuple(resources))
+        key: tuple[str, str, str | None, tuple[str, ...]] | None = None
+        if len(requested or "") + sum(len(r) for r in resources) <= MAX_KEYED_CHARS:
+            key = (realm.shortcode, client.client_id, requested, tuple(resources))
+            grant = self._grants.get(key)
+            if grant is not None and grant.realm is realm and grant.client is client:
+                return grant
+        scope = granted_scope(realm.tenant, client, requested)
+        aud = audience(client, self.directory.settings.audience, resources)
+        if key is None:
+            key = (
+                realm.shortcode,
+                client.client_id,
+                scope,
+                (aud,) if isinstance(aud, str) else (*aud,),
+            )
         grant = self._grants.get(key)
         if grant is None or grant.realm is not realm or grant.client is not client:
-            scope = granted_scope(realm.tenant, client, requested)
-            aud = audience(client, self.directory.settings.audience, resources)
             grant = self._grants[key] = Grant.build(realm, client, scope=scope, audience=aud)
             if len(self._grants) > MAX_GRANTS:
                 del self._grants[next(iter(self._grants))]
