@@ -27,7 +27,6 @@ from pathlib import Path
 from bench import procs, seed, wrk
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -45,18 +44,6 @@ def parse_variant(text: str) -> Variant:
     if mode not in ("", "memo", "nomemo"):
         raise argparse.ArgumentTypeError(f"unknown mode {mode!r} (memo or nomemo)")
     return Variant(name, Path(tree).resolve(), mode != "nomemo")
-
-
-def _cpu_ticks(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total
 
 
 def _wrk(pin: list[str], connections: int, seconds: float, script: Path, port: int) -> str:
@@ -112,17 +99,17 @@ def measure(
                 raise RuntimeError(f"{variant.name}: the server did not answer")
             time.sleep(0.1)
         _wrk(wrk_pin, args.connections, args.warmup, script, args.port)
-        pids = [server.pid, *procs._children(server.pid)]
-        before = _cpu_ticks(pids)
+        pids = procs.process_tree(server.pid)
+        before = procs.cpu_seconds(pids)
         out = _wrk(wrk_pin, args.connections, args.duration, script, args.port)
-        used = _cpu_ticks(pids) - before
+        used = procs.cpu_seconds(pids) - before
     finally:
         server.terminate()
         server.wait(timeout=30)
     result = wrk.parse(out)
     if result.errors:
         raise RuntimeError(f"{variant.name}: {result.errors} failed requests")
-    return used / TICK / max(result.requests, 1) * 1e6, result.rps
+    return used / max(result.requests, 1) * 1e6, result.rps
 
 
 def main(argv: list[str] | None = None) -> int:

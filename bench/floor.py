@@ -16,7 +16,6 @@ signature + wrk CPU per request). The report prints it next to what realmgate re
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import sys
 import tempfile
@@ -26,7 +25,6 @@ from pathlib import Path
 from bench import procs, seed, wrk
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-TICK = os.sysconf("SC_CLK_TCK")
 PORT = 18300
 NODE_SECRET = "bench-node-secret-" + "0123456789abcdef" * 2
 
@@ -39,33 +37,14 @@ class Cost:
     wrk_us: float
 
 
-def _tree(pid: int) -> list[int]:
-    out = [pid]
-    for child in procs._children(pid):
-        out += _tree(child)
-    return out
-
-
-def _cpu(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / TICK
-        except OSError:
-            pass
-    return total
-
-
 def measure(server: procs.Server, script: Path, path: str, duration: float) -> Cost:
     url = f"http://127.0.0.1:{server.port}{path}"
     wrk.run(url, script, 16, 2)  # warm-up
     assert server.proc is not None
-    pids = _tree(server.proc.pid)
-    cpu0, kids0 = _cpu(pids), resource.getrusage(resource.RUSAGE_CHILDREN)
+    pids = procs.process_tree(server.proc.pid)
+    cpu0, kids0 = procs.cpu_seconds(pids), resource.getrusage(resource.RUSAGE_CHILDREN)
     result = wrk.run(url, script, 16, duration)
-    cpu1, kids1 = _cpu(pids), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu1, kids1 = procs.cpu_seconds(pids), resource.getrusage(resource.RUSAGE_CHILDREN)
     n = max(1, result.requests)
     wrk_s = (kids1.ru_utime + kids1.ru_stime) - (kids0.ru_utime + kids0.ru_stime)
     return Cost(server.name, result.rps, (cpu1 - cpu0) / n * 1e6, wrk_s / n * 1e6)

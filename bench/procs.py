@@ -18,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 NODE_DIR = Path(__file__).resolve().parent / "node"
+TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _children(pid: int) -> list[int]:
@@ -29,6 +30,27 @@ def _children(pid: int) -> list[int]:
     except OSError:
         pass
     return out
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants."""
+    out = [pid]
+    for child in _children(pid):
+        out += process_tree(child)
+    return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU the processes ``pids`` used so far (``/proc``; gone ones count 0)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / TICK
+        except OSError:
+            pass
+    return total
 
 
 def _rss_mb(pid: int) -> float:
