@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[tuple[float, float]]] = {v.name: [] for v in args.variants}
     with tempfile.TemporaryDirectory(prefix="realmgate-ab-") as tmp:
         work = Path(tmp)
-        realms = seed.seed_realms(work / "data", None, 16)
+        realms = seed.seed_realms(work / "data", None, 64)  # under the 500/s per-client limit
         creds = realms[args.alg]
         script = wrk.write_script(
             work / "tokens.lua", [("POST", c.path, FORM, c.body) for c in creds]

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     costs: dict[str, Cost] = {}
     with tempfile.TemporaryDirectory(prefix="realmgate-floor-") as tmp:
         work = Path(tmp)
-        realms = seed.seed_realms(work / "data", None, 16)
+        realms = seed.seed_realms(work / "data", None, 64)  # under the 500/s per-client limit
         rg_env = {
             "REALMGATE_DATA_DIR": str(work / "data"),
             "REALMGATE_ACCESS_LOG": "false",

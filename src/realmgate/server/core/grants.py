@@ -11,6 +11,9 @@ goes straight to the throttle, the rate limit and the signature.
 Requests with a DPoP proof (RFC 9449) or a client certificate (RFC 8705) are never remembered
 (a proof is good for one request) and get a sender-constrained token (:mod:`.binding`); the
 proof is checked before client authentication, its ``jti`` recorded after it.
+
+The raw-body path (:meth:`ClientCredentialsGrant.handle_body`, the token endpoint's) signs its
+token with the other signatures of the event loop's turn (:mod:`.signing`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from realmgate.server.core.dpop import TOKEN_PATH, ServerDpop
 from realmgate.server.core.grant_memo import GrantMemo, grace_end
 from realmgate.server.core.policy import audience, granted_scope
 from realmgate.server.core.realms import Directory, Realm
+from realmgate.server.core.signing import SigningBatch
 from realmgate.server.core.throttle import RateLimiter, source_key
 from realmgate.server.core.tokens import Grant
 from realmgate.server.storage.records import ClientRecord
@@ -93,6 +97,8 @@ class ClientCredentialsGrant:
         # resources, for the requests that are checked in full (the memo off, or a request
         # seen for the first time): what a grant holds derives from those four only.
         self._grants: dict[tuple[str, str, str | None, tuple[str, ...]], Grant] = {}
+        # The signatures of a turn of the event loop, made together (see core/signing.py).
+        self.signing = SigningBatch()
 
     @property
     def dpop(self) -> ServerDpop:
@@ -138,14 +144,14 @@ class ClientCredentialsGrant:
             if binding.bound:  # defensive: no proof and no certificate binds nothing
                 self._admit(grant)
                 self._audit(grant)
-                return grant.response_json(now, binding)
+                return await self.signing.response_json(grant, now, binding)
             if "client_assertion" not in form:  # an assertion is good for one request only
                 self.memo.put(key, grant, grace_end(grant.client, now))
         else:
             self._check_throttle(grant, request.source)
         self._admit(grant)
         self._audit(grant)
-        return grant.response_json(now)
+        return await self.signing.response_json(grant, now)
 
     async def _handle_bound(self, realm: Realm, request: RawTokenRequest, now: int) -> bytes:
         """A request with a DPoP proof or a client certificate: checked in full, not
@@ -156,7 +162,7 @@ class ClientCredentialsGrant:
         )
         self._admit(grant)
         self._audit(grant)
-        return grant.response_json(now, binding)
+        return await self.signing.response_json(grant, now, binding)
 
     def _check_proof(self, realm: Realm, proof: str, cert: bytes | None) -> DpopProof:
         """The stateless checks of the token request's proof (``htu``: the token endpoint
