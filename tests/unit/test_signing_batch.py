@@ -143,6 +143,23 @@ class CountingBatch(SigningBatch):
         super()._flush(loop)
 
 
+def test_a_batch_left_behind_by_a_closed_loop_does_not_stall_the_next_loop() -> None:
+    log: list[str] = []
+    batch = SigningBatch()
+    old = asyncio.new_event_loop()
+    waiting = old.create_task(request(batch, "a", log))
+    old.call_soon(old.stop)  # after "a"'s first step: it waits, its flush never runs
+    old.run_forever()
+    assert log == ["checked a"] and len(batch) == 1 and not waiting.done()
+    old.close()
+
+    async def run() -> bytes:
+        return await asyncio.wait_for(request(batch, "b", log), timeout=30)
+
+    assert asyncio.run(run()) == b'{"token":"b","iat":%d}' % NOW
+    assert log == ["checked a", "checked b", "signed b", "answered b"]
+
+
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Runtime]:
     rt = open_runtime(Settings(data_dir=tmp_path, bootstrap_demo=False))

@@ -40,12 +40,13 @@ class SigningBatch:
     """The signatures waiting for the end of the current turn of the event loop (one per
     worker: the token path runs on the loop's thread only)."""
 
-    __slots__ = ("_waiting", "max_batch")
+    __slots__ = ("_loop", "_waiting", "max_batch")
 
     def __init__(self, max_batch: int = MAX_BATCH):
         self.max_batch = max(1, max_batch)
-        # Invariant: a flush is scheduled on the loop exactly when this list is not empty.
+        # Invariant: a flush is scheduled on ``_loop`` exactly when this list is not empty.
         self._waiting: list[_Waiting] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __len__(self) -> int:
         return len(self._waiting)
@@ -55,6 +56,8 @@ class SigningBatch:
     ) -> bytes:
         """``grant.response_json(now, binding)``, made with the other signatures of this turn."""
         loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new loop: what waited on the old one ended with it
+            self._loop, self._waiting = loop, []
         future: asyncio.Future[bytes] = loop.create_future()
         if not self._waiting:
             loop.call_soon(self._flush, loop)
