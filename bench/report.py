@@ -136,6 +136,17 @@ def met(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
 
+def _many_part(o: dict[str, object]) -> str:
+    """The many-tenants database of the header, when that scenario ran (``--many``)."""
+    if not o.get("many", True):
+        return ""
+    return (
+        f"; many-tenants database: {int(o['tenants']):,} tenants x "  # type: ignore[call-overload]
+        f"{o['clients_per_tenant']} clients (requests spread over up to "
+        f"{int(o['spread']):,} of them)"  # type: ignore[call-overload]
+    )
+
+
 def markdown(results: Results, png: str) -> str:
     m = results.machine
     o = results.options
@@ -150,9 +161,7 @@ def markdown(results: Results, png: str) -> str:
         f"{o['repetitions']} repetition(s), interleaved (the order of the servers rotates); "
         f"{o['duration']} s measured after {o['warmup']} s of warm-up per run; "
         f"`wrk -t{o['threads']}`; every server with {o['workers']} workers; token requests "
-        f"spread over {o['clients_per_realm']} clients; many-tenants database: "
-        f"{int(o['tenants']):,} tenants x {o['clients_per_tenant']} clients "  # type: ignore[call-overload]
-        f"(requests spread over up to {int(o['spread']):,} of them).",  # type: ignore[call-overload]
+        f"spread over {o['clients_per_realm']} clients{_many_part(o)}.",
         "Ratios are realmgate / peer per repetition; the table gives the median (and the range).",
         "",
         "### Targets",

@@ -116,3 +116,12 @@ def test_the_report_carries_both_tables_and_keeps_its_other_parts() -> None:
         "### Memory and start-up per server",
     ]
     assert "| ES256 req/s vs node-oidc-provider ES256, 16 conn. (SQLite) | >= 2 | 3.00" in md
+
+
+def test_the_header_names_the_many_tenants_database_only_when_that_scenario_ran() -> None:
+    ran = cli.Results("now", MACHINE, {**OPTIONS, "many": True})
+    skipped = cli.Results("now", MACHINE, {**OPTIONS, "many": False})
+    assert "many-tenants database: 100 tenants x 10 clients" in report.markdown(ran, png="r.png")
+    header = report.markdown(skipped, png="r.png").split("### Targets")[0]
+    assert "many-tenants" not in header
+    assert "token requests spread over 64 clients." in header
