@@ -3,8 +3,10 @@ sets for any Python token endpoint on uvicorn.
 
 Every server runs as ONE worker process and is driven by ``wrk`` (16 connections). For each
 it reports requests/s, the CPU the server's processes used per request (``/proc``), and the
-CPU wrk used per request (``getrusage`` of the child). Servers: a raw ASGI app on uvicorn (no
-framework: the floor), bare Starlette, realmgate (ES256 and RS256), realmgate with signatures
+CPU wrk used per request (``getrusage`` of the child). Servers: a bare ``asyncio.Protocol`` on
+httptools and uvloop that gives the same answer without ASGI (what uvicorn's per-request ASGI
+machinery costs is the difference to the next), a raw ASGI app on uvicorn (no framework: the
+floor of an ASGI app), bare Starlette, realmgate (ES256 and RS256), realmgate with signatures
 replaced by constants (``bench/floor_apps.py``; its difference to the real server is what
 signing costs under load), and node-oidc-provider (one worker) when installed.
 
@@ -86,6 +88,20 @@ def main(argv: list[str] | None = None) -> int:
 
         runs: list[tuple[procs.Server, object, list[tuple[str, Path, str]]]] = [
             (
+                procs.Server(
+                    "bare protocol",
+                    [
+                        str(procs.VENV_BIN / "python"),
+                        "-c",
+                        f"from bench.floor_apps import serve_bare; serve_bare({PORT})",
+                    ],
+                    PORT,
+                    log=work / "bare-protocol.log",
+                ),
+                lambda: procs.post_form(PORT, "/token", "a=b")[0] == 200,
+                [("bare protocol", bare, "/token")],
+            ),
+            (
                 _uvicorn("raw ASGI", "bench.floor_apps:raw", False, {}, work / "raw.log"),
                 lambda: procs.post_form(PORT, "/token", "a=b")[0] == 200,
                 [("raw ASGI", bare, "/token")],
@@ -150,6 +166,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(costs: dict[str, Cost]) -> None:
     raw, bare = costs["raw ASGI"], costs["bare Starlette"]
+    proto = costs["bare protocol"]
+    print(
+        f"uvicorn's ASGI cycle: {raw.server_us - proto.server_us:.1f} µs/req "
+        "(raw ASGI minus the bare protocol, the same answer)"
+    )
     es, es_u = costs["realmgate ES256"], costs["realmgate ES256 unsigned"]
     sign = es.server_us - es_u.server_us
     floor = raw.server_us + sign + es.wrk_us

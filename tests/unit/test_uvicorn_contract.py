@@ -1,8 +1,8 @@
 """The parts of uvicorn that realmgate's HTTP layer builds on (``server/http/protocol.py``,
-``whole.py``, ``workers.py``) are not uvicorn's public interface. uvicorn is pinned to one
-version in ``pyproject.toml``; these tests fail on any change of the modules those parts live
-in, so that moving the pin means reading the changes, and the server refuses to start on
-another version."""
+``direct.py``, ``whole.py``, ``workers.py``) are not uvicorn's public interface. uvicorn is
+pinned to one version in ``pyproject.toml``; these tests fail on any change of the modules those
+parts live in, so that moving the pin means reading the changes, and the server refuses to start
+on another version."""
 
 from __future__ import annotations
 
@@ -47,8 +47,8 @@ def test_uvicorn_is_the_pinned_version() -> None:
 def test_the_uvicorn_internals_used_are_unchanged(name: str) -> None:
     source = inspect.getsource(MODULES[name]).encode()
     assert hashlib.sha256(source).hexdigest() == PINNED[name], (
-        f"{name} changed: read the change against server/http/protocol.py, whole.py and "
-        "workers.py before moving the uvicorn pin"
+        f"{name} changed: read the change against server/http/protocol.py, direct.py, whole.py "
+        "and workers.py before moving the uvicorn pin"
     )
 
 

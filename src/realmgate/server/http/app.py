@@ -39,6 +39,7 @@ from realmgate.server.core.operators import Operators
 from realmgate.server.core.realms import Directory
 from realmgate.server.core.throttle import FailureCounters, Throttle, ThrottlePolicy
 from realmgate.server.core.traffic import TrafficRecorder, flush_once, flush_traffic, prune_before
+from realmgate.server.http.direct import serve_tokens
 from realmgate.server.http.hot import HotPaths
 from realmgate.server.http.log_output import flush_log_handlers
 from realmgate.server.http.metrics import Metrics, metrics_routes
@@ -270,7 +271,10 @@ def create_app(runtime: Runtime) -> Starlette:
             tg.start_soon(
                 flush_traffic, state.traffic, runtime.store, settings.traffic_flush_interval
             )
+            # token requests answered by the connections themselves (direct.py)
+            serve_tokens(app.hot if isinstance(app, RealmgateApp) else None)
             yield
+            serve_tokens(None)
             tg.cancel_scope.cancel()
         await flush_once(state.traffic, runtime.store)
         await authenticator.assertions.aclose()

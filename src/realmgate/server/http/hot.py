@@ -116,61 +116,90 @@ class HotPaths:
         error_body: Callable[[], tuple[bytes, list[tuple[bytes, bytes]]]],
     ) -> None:
         headers = head_of(scope)
-        rid = request_id_from(headers.request_id)
+        status, body, extra, rid = await self.answer(
+            scope["method"],
+            scope["path"],
+            headers.request_id,
+            handle(scope, receive, headers),
+            error_body,
+        )
+        await respond(send, status, body, extra, rid)
+
+    async def answer(
+        self,
+        method: str,
+        path: str,
+        request_id_header: bytes | None,
+        handling: Awaitable[Result],
+        error_body: Callable[[], tuple[bytes, list[tuple[bytes, bytes]]]],
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]], str]:
+        """``handling``'s answer and the request's id, under that id: an unexpected exception
+        is logged once and answered 500 with ``error_body``; one access log line."""
+        rid = request_id_from(request_id_header)
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
-        responded = False
         try:
-            status, body, extra = await handle(scope, receive, headers)
-            responded = True
-            await respond(send, status, body, extra, rid)
+            status, body, extra = await handling
         except Exception as exc:
             # The framework path logs unexpected errors the same way: one line with the trace.
             log.error(
-                "unhandled %s on %s %s",
-                type(exc).__name__,
-                scope["method"],
-                scope["path"][:512],
-                exc_info=True,
+                "unhandled %s on %s %s", type(exc).__name__, method, path[:512], exc_info=True
             )
-            if not responded:
-                body, extra = error_body()
-                status = 500
-                await respond(send, 500, body, extra, rid)
+            status = 500
+            body, extra = error_body()
         finally:
             if self.access_log:
-                log_access(scope["method"], scope["path"], status, started)
+                log_access(method, path, status, started)
             request_id.reset(token)
+        return status, body, extra, rid
 
     async def token(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._serve(scope, receive, send, self._token, _oauth_server_error)
+        await self._serve(scope, receive, send, self._token, oauth_server_error)
 
     async def _token(self, scope: Scope, receive: Receive, headers: RequestHead) -> Result:
-        state = self.state
         started = time.perf_counter()
-        body = b""
         tenant = scope["path"][len(TOKEN_PREFIX) : -len(TOKEN_SUFFIX)]
         try:
             if headers.media_type != FORM:
                 raise UnsupportedMediaType()
             body = await read_body(receive, headers.content_length, self.limit)
-            client = scope.get("client")
+        except OAuthError as exc:
+            return self._refused(tenant, b"", exc, started)
+        client = scope.get("client")
+        return await self.token_for(
+            tenant,
+            headers,
+            body,
+            client[0] if client else None,
+            request_cert(scope, self.state.settings) if self.certs else None,
+            started,
+        )
+
+    async def token_for(
+        self,
+        tenant: str,
+        headers: RequestHead,
+        body: bytes,
+        source: str | None,
+        cert: bytes | None,
+        started: float,
+    ) -> Result:
+        """The answer to a token request for ``tenant`` whose form body is ``body``."""
+        state = self.state
+        try:
             response = await state.grant.handle_body(
                 RawTokenRequest(
                     tenant=tenant,
                     body=body,
                     authorization=headers.authorization,
-                    source=client[0] if client else None,
+                    source=source,
                     dpop=headers.dpop,
-                    cert=request_cert(scope, state.settings) if self.certs else None,
+                    cert=cert,
                 )
             )
         except OAuthError as exc:
-            state.metrics.token(_grant_type(body), exc.error, time.perf_counter() - started)
-            if exc.error == "invalid_client":  # the dashboard's failed authentications
-                state.traffic.record(tenant, False)
-            return exc.status_code, json_bytes(exc.body()), _oauth_headers(exc)
+            return self._refused(tenant, body, exc, started)
         state.metrics.token(GRANT_TYPE, "success", time.perf_counter() - started)
         state.traffic.record(tenant, True)
         if self.nonces and headers.dpop is not None:  # RFC 9449 §8.2: the next nonce
@@ -178,6 +207,12 @@ class HotPaths:
             if nonce is not None:
                 return 200, response, [*OAUTH_HEADERS, (b"dpop-nonce", nonce.encode())]
         return 200, response, OAUTH_HEADERS
+
+    def _refused(self, tenant: str, body: bytes, exc: OAuthError, started: float) -> Result:
+        self.state.metrics.token(_grant_type(body), exc.error, time.perf_counter() - started)
+        if exc.error == "invalid_client":  # the dashboard's failed authentications
+            self.state.traffic.record(tenant, False)
+        return exc.status_code, json_bytes(exc.body()), _oauth_headers(exc)
 
     async def settings(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._serve(scope, receive, send, self._settings, _jsend_server_error)
@@ -217,7 +252,7 @@ def _oauth_headers(exc: OAuthError) -> list[tuple[bytes, bytes]]:
     ]
 
 
-def _oauth_server_error() -> tuple[bytes, list[tuple[bytes, bytes]]]:
+def oauth_server_error() -> tuple[bytes, list[tuple[bytes, bytes]]]:
     return json_bytes(ServerError().body()), OAUTH_HEADERS
 
 

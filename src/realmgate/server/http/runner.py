@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
-from realmgate.server.http.protocol import PROTOCOL, HttpLimits, check_uvicorn, configure
+from realmgate.server.http.direct import PROTOCOL
+from realmgate.server.http.protocol import HttpLimits, check_uvicorn, configure
 from realmgate.server.http.workers import (
     WorkerSupervisor,
     bind_worker_sockets,

@@ -65,6 +65,35 @@ def _render(headers: tuple[tuple[bytes, bytes], ...]) -> bytes | None:
 _blocks = _HeaderBlocks()
 
 
+def whole_response(
+    default_headers: list[tuple[bytes, bytes]],
+    status: int,
+    headers: Headers,
+    request_id: bytes,
+    body: bytes,
+    *,
+    keep_alive: bool,
+) -> bytes | None:
+    """The bytes of a whole response as uvicorn would write them: the status line, uvicorn's
+    ``default_headers`` (``date``), ``headers`` (rendered once per list), ``x-request-id``,
+    ``content-length`` (and ``connection: close`` unless ``keep_alive``) and ``body``. None
+    when a header is one uvicorn must see (framing) or is not a valid header."""
+    defaults = _blocks.defaults(default_headers)
+    block = _blocks.render(headers)
+    if defaults is None or block is None or HEADER_VALUE_RE.search(request_id):
+        return None
+    close = b"" if keep_alive else b"connection: close\r\n"
+    return b"%s%s%sx-request-id: %s\r\ncontent-length: %d\r\n%s\r\n%s" % (
+        STATUS_LINE[status],
+        defaults,
+        block,
+        request_id,
+        len(body),
+        close,
+        body,
+    )
+
+
 def send_whole(
     send: Callable[..., Any], status: int, headers: Headers, request_id: bytes, body: bytes
 ) -> bool:
@@ -86,9 +115,10 @@ def send_whole(
         or cycle.scope["method"] == "HEAD"
     ):
         return False
-    defaults = _blocks.defaults(cycle.default_headers)
-    block = _blocks.render(headers)
-    if defaults is None or block is None or HEADER_VALUE_RE.search(request_id):
+    data = whole_response(
+        cycle.default_headers, status, headers, request_id, body, keep_alive=cycle.keep_alive
+    )
+    if data is None:
         return False
     cycle.response_started = True
     cycle.waiting_for_100_continue = False
@@ -102,11 +132,7 @@ def send_whole(
             scope["http_version"],
             status,
         )
-    close = b"" if cycle.keep_alive else b"connection: close\r\n"
-    transport.write_now(
-        b"%s%s%sx-request-id: %s\r\ncontent-length: %d\r\n%s\r\n%s"
-        % (STATUS_LINE[status], defaults, block, request_id, len(body), close, body)
-    )
+    transport.write_now(data)
     cycle.response_complete = True
     cycle.message_event.set()
     if not cycle.keep_alive:
