@@ -101,10 +101,40 @@ class _DirectCycle:
 class DirectTokenProtocol(BoundedHttpToolsProtocol):
     """:class:`BoundedHttpToolsProtocol` answering well-formed token requests itself."""
 
-    def on_headers_complete(self) -> None:
+    _hot: HotPaths | None = None  # this connection's token route, when it may answer directly
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
         hot = _served.get(self.loop)
-        direct = self._direct(hot) if hot is not None else None
+        if (
+            hot is not None
+            and not hot.certs
+            and not self.config.proxy_headers
+            and not self.root_path
+            and self.limit_concurrency is None
+        ):
+            self._hot = hot
+
+    def on_message_begin(self) -> None:
+        if self._hot is None:
+            super().on_message_begin()
+            return
+        # The ASGI scope is built only for a request that goes the ASGI way.
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+
+    def on_headers_complete(self) -> None:
+        hot = self._hot
+        if hot is None:
+            super().on_headers_complete()
+            return
+        direct = self._direct(hot)
         if direct is None:
+            url, headers, expect = self.url, self.headers, self.expect_100_continue
+            super().on_message_begin()  # the scope, as uvicorn builds it for every request
+            self.url, self.headers, self.expect_100_continue = url, headers, expect
+            self.scope["headers"] = headers
             super().on_headers_complete()
             return
         self._in_head = False
@@ -115,25 +145,23 @@ class DirectTokenProtocol(BoundedHttpToolsProtocol):
         """The request as a direct one, or None when it goes the ASGI way."""
         cycle: Any = self.cycle
         url = self.url
+        parser = self.parser
         if (
             (cycle is not None and not cycle.response_complete)
             or not url.startswith(_PREFIX)
             or not url.endswith(_SUFFIX)
             or b"%" in url
-            or self.parser.get_method() != b"POST"
-            or self.parser.get_http_version() != "1.1"
+            or not url.isascii()
+            or parser.get_method() != b"POST"
+            or parser.get_http_version() != "1.1"
             or self.expect_100_continue
-            or self.parser.should_upgrade()
+            or parser.should_upgrade()
             or self._draining
-            or hot.certs
-            or self.config.proxy_headers
-            or self.root_path
-            or self.limit_concurrency is not None
             or len(self.headers) > limits().max_headers
         ):
             return None
         tenant = url[len(_PREFIX) : -len(_SUFFIX)]
-        if b"/" in tenant or not url.isascii():
+        if b"/" in tenant:
             return None
         try:
             head = RequestHead(self.headers)
@@ -142,7 +170,7 @@ class DirectTokenProtocol(BoundedHttpToolsProtocol):
             check_declared_length(head.content_length, hot.limit)
         except (BadHead, OAuthError):
             return None
-        return _DirectCycle(head, url.decode(), tenant.decode(), self.parser.should_keep_alive())
+        return _DirectCycle(head, url.decode(), tenant.decode(), parser.should_keep_alive())
 
     def on_body(self, body: bytes) -> None:
         cycle: Any = self.cycle
@@ -156,12 +184,11 @@ class DirectTokenProtocol(BoundedHttpToolsProtocol):
     def on_message_complete(self) -> None:
         cycle: Any = self.cycle
         super().on_message_complete()
-        if type(cycle) is _DirectCycle and not cycle.response_complete:
-            hot = _served.get(self.loop)
-            if hot is not None:
-                task = self.loop.create_task(self._answer(hot, cycle))
-                task.add_done_callback(self.tasks.discard)
-                self.tasks.add(task)
+        hot = self._hot
+        if type(cycle) is _DirectCycle and not cycle.response_complete and hot is not None:
+            task = self.loop.create_task(self._answer(hot, cycle))
+            task.add_done_callback(self.tasks.discard)
+            self.tasks.add(task)
 
     async def _answer(self, hot: HotPaths, cycle: _DirectCycle) -> None:
         head = cycle.head
