@@ -279,3 +279,26 @@ async def test_requests_the_direct_path_leaves_to_asgi_are_answered_there(
         assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer[:200]
         assert counted.answered == 0
         writer.close()
+
+
+async def test_an_answer_that_cannot_be_written_becomes_a_500_and_the_connection_closes(
+    port: int, creds: IssuedCredentials, counted: Counted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = direct.whole_response
+    calls: list[int] = []
+
+    def refusing_first(*args: Any, **kwargs: Any) -> bytes | None:
+        calls.append(args[1])
+        return None if len(calls) == 1 else real(*args, **kwargs)
+
+    monkeypatch.setattr(direct, "whole_response", refusing_first)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(raw_token(creds))
+    answer = await read_response(reader)
+    assert calls == [200, 500]
+    assert answer.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert b"connection: close\r\n" in answer and b'"error":"server_error"' in answer
+    assert creds.client_secret.encode() not in answer
+    assert await asyncio.wait_for(reader.read(1), 30) == b""
+    assert counted.answered == 1
+    writer.close()
